@@ -1,0 +1,127 @@
+"""``hybrid-repro``: one thin command per DVC stage, plus utilities.
+
+Each command loads and validates ``params.yaml`` and calls the stage function from
+``hybrid_repro.stages``; the logic lives there. A :class:`HybridReproError` becomes one line on
+stderr and exit status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from hybrid_repro.errors import HybridReproError
+
+params_option = click.option(
+    "--params",
+    "params_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("params.yaml"),
+    show_default=True,
+    help="Parameters file to read.",
+)
+run_option = click.option("--run", "run_name", required=True, help="Run name from the `runs` section of params.")
+
+
+def friendly_errors(command: Callable) -> Callable:
+    """Turn HybridReproError into a clean message and exit code 2, unless --debug is on."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except HybridReproError as exc:
+            if click.get_current_context().find_root().obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _params(path: Path):
+    from hybrid_repro.config import load_params
+
+    return load_params(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Reproduce hybrid batch sampling for multilingual dense retrieval (arXiv 2408.10536)."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@params_option
+@friendly_errors
+def data(params_path: Path) -> None:
+    """Stage `data`: build or fetch the source corpus (params: profile, seed, data)."""
+    from hybrid_repro.stages.data import run_data
+
+    run_data(_params(params_path))
+
+
+@cli.command()
+@params_option
+@friendly_errors
+def translate(params_path: Path) -> None:
+    """Stage `translate`: render the source corpus into every language (params: seed, translate)."""
+    from hybrid_repro.stages.translate import run_translate
+
+    run_translate(_params(params_path))
+
+
+@cli.command()
+@params_option
+@run_option
+@friendly_errors
+def train(params_path: Path, run_name: str) -> None:
+    """Stage `train@RUN`: fine-tune the dual encoder with the run's batch strategy."""
+    from hybrid_repro.stages.train import run_train
+
+    run_train(_params(params_path), run_name)
+
+
+@cli.command()
+@params_option
+@run_option
+@friendly_errors
+def evaluate(params_path: Path, run_name: str) -> None:
+    """Stage `evaluate@RUN`: zero-shot LAReQA evaluation (Mo., Cr., Mul.) of a trained run."""
+    from hybrid_repro.stages.evaluate import run_evaluate
+
+    run_evaluate(_params(params_path), run_name)
+
+
+@cli.command()
+@params_option
+@friendly_errors
+def report(params_path: Path) -> None:
+    """Stage `report`: tables in the shape of the paper's Tables 1 and 2, and plots."""
+    from hybrid_repro.stages.report import run_report
+
+    run_report(_params(params_path))
+
+
+@cli.command()
+@friendly_errors
+def env() -> None:
+    """Print versions of python, torch, triton, transformers, dvc, the device and the git revision."""
+    from hybrid_repro.envinfo import environment_summary
+
+    for key, value in environment_summary().items():
+        click.echo(f"{key}: {value}")
+
+
+def main() -> None:
+    cli(prog_name="hybrid-repro")
+
+
+if __name__ == "__main__":
+    main()

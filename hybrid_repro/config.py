@@ -1,0 +1,247 @@
+"""Typed, validated configuration: ``params.yaml`` -> :class:`Params`.
+
+Every section of ``params.yaml`` maps to one model below. Validation happens on load, before any
+stage does work: an unknown key, a value out of range or not among the allowed choices raises
+:class:`~hybrid_repro.errors.HybridReproError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hybrid_repro.errors import HybridReproError
+
+DEFAULT_PARAMS = Path("params.yaml")
+PROFILES = ("demo",)
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are errors, values are immutable after load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticConfig(Section):
+    """Shape of the synthetic parallel QA corpus (see ``hybrid_repro.data.synthetic``)."""
+
+    n_topics: int = Field(24, ge=2)
+    train_paragraphs: int = Field(900, ge=1)
+    val_paragraphs: int = Field(60, ge=1)
+    eval_articles: int = Field(12, ge=1)
+    paragraphs_per_article: int = Field(5, ge=1)
+    sentences_per_paragraph: tuple[int, int] = (4, 6)
+    question_keep_prob: float = Field(0.6, gt=0, le=1)
+    question_noise_words: int = Field(2, ge=0)
+
+
+class DataConfig(Section):
+    """The ``data`` stage: where the source corpus comes from."""
+
+    source: Literal["synthetic"] = "synthetic"
+    synthetic: SyntheticConfig = SyntheticConfig()
+    out_dir: Path = Path("data/source")
+
+
+class TranslateConfig(Section):
+    """The ``translate`` stage: render the source corpus into every language."""
+
+    backend: Literal["lexicon", "nllb", "m2m100"] = "lexicon"
+    model_revision: Optional[str] = None
+    train_languages: tuple[str, ...]
+    eval_languages: tuple[str, ...]
+    low_resource: dict[str, float] = Field(default_factory=dict)
+    out_dir: Path = Path("data/translated")
+
+    @model_validator(mode="after")
+    def _check_languages(self) -> "TranslateConfig":
+        if not self.train_languages:
+            raise ValueError("train_languages must name at least one language")
+        for lang, share in self.low_resource.items():
+            if lang not in self.train_languages:
+                raise ValueError(f"low_resource names {lang!r}, which is not in train_languages")
+            if not 0 < share <= 1:
+                raise ValueError(f"low_resource[{lang!r}] = {share}: the kept share must be in (0, 1]")
+        return self
+
+
+class ScratchModelConfig(Section):
+    """A small transformer built from a config (demo), with a tokenizer trained on the corpus."""
+
+    vocab_size: int = Field(4000, ge=100)
+    hidden_size: int = Field(128, ge=8)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(256, ge=8)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> "ScratchModelConfig":
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        return self
+
+
+class ModelConfig(Section):
+    """The dual encoder: one shared encoder for queries and passages."""
+
+    source: Literal["scratch", "hub"] = "scratch"
+    name: Optional[str] = None
+    revision: Optional[str] = None
+    scratch: ScratchModelConfig = ScratchModelConfig()
+    pooling: Literal["cls", "mean"] = "cls"
+    normalize: bool = True
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    max_query_length: int = Field(32, ge=4)
+    max_passage_length: int = Field(64, ge=4)
+
+    @model_validator(mode="after")
+    def _hub_needs_pin(self) -> "ModelConfig":
+        if self.source == "hub" and not (self.name and self.revision):
+            raise ValueError("source 'hub' needs both name and a pinned revision (a commit hash)")
+        return self
+
+
+class LossConfig(Section):
+    """InfoNCE over in-batch negatives (PAPER.md Eq. 1)."""
+
+    impl: Literal["auto", "triton", "torch"] = "auto"
+    temperature: float = Field(0.05, gt=0)
+    positives_as_negatives: bool = False
+    symmetric: bool = False
+    reduction: Literal["mean", "sum"] = "mean"
+
+
+class SamplerConfig(Section):
+    """Batch composition shared by every run; the strategy itself is per run."""
+
+    batch_size: int = Field(32, ge=2)
+    dataset_mixing: Literal["proportional", "uniform"] = "proportional"
+
+
+class TrainConfig(Section):
+    """Optimisation and checkpointing."""
+
+    lr: float = Field(5e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    epochs: int = Field(1, ge=1)
+    max_steps: Optional[int] = Field(None, ge=1)
+    grad_clip: Optional[float] = Field(1.0, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    gradient_checkpointing: bool = False
+    eval_every: int = Field(50, ge=1)
+    patience: Optional[int] = Field(None, ge=1)
+    checkpoint_every: int = Field(50, ge=1)
+    log_every: int = Field(10, ge=1)
+    num_threads: Optional[int] = Field(None, ge=1)
+    checkpoint_dir: Path = Path("checkpoints")
+    model_dir: Path = Path("models")
+    metrics_dir: Path = Path("metrics/train")
+
+
+class EvaluateConfig(Section):
+    """Zero-shot LAReQA-style evaluation."""
+
+    datasets: tuple[str, ...] = ("synth-r",)
+    candidate_text: Literal["sentence", "sentence+context"] = "sentence"
+    batch_size: int = Field(128, ge=1)
+    cache_dir: Path = Path(".cache/embeddings")
+    out_dir: Path = Path("results")
+
+
+class ReportConfig(Section):
+    out_dir: Path = Path("reports")
+
+
+class RunConfig(Section):
+    """One row of the paper's tables: a batch strategy (and alpha for hybrid)."""
+
+    strategy: Literal["x-x-mono", "x-y", "hybrid"]
+    alpha: Optional[float] = Field(None, ge=0, le=1)
+    seed: Optional[int] = None
+
+    @model_validator(mode="after")
+    def _alpha_for_hybrid(self) -> "RunConfig":
+        if self.strategy == "hybrid" and self.alpha is None:
+            raise ValueError("strategy 'hybrid' needs alpha in [0, 1]")
+        if self.strategy != "hybrid" and self.alpha is not None:
+            raise ValueError(f"alpha is only used by strategy 'hybrid', not {self.strategy!r}")
+        return self
+
+    @property
+    def mono_probability(self) -> float:
+        """Probability that a batch is monolingual: 1 for x-x-mono, 0 for x-y, alpha for hybrid."""
+        return {"x-x-mono": 1.0, "x-y": 0.0}.get(self.strategy, self.alpha)  # type: ignore[return-value]
+
+
+class Params(Section):
+    """The whole of ``params.yaml``."""
+
+    profile: Literal[PROFILES] = "demo"  # type: ignore[valid-type]
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    translate: TranslateConfig
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    report: ReportConfig = ReportConfig()
+    runs: dict[str, RunConfig]
+
+    @model_validator(mode="after")
+    def _check_runs(self) -> "Params":
+        if not self.runs:
+            raise ValueError("runs must name at least one run")
+        return self
+
+    def run(self, name: str) -> RunConfig:
+        """The run called ``name``, or a clear error listing the defined runs."""
+        if name not in self.runs:
+            raise HybridReproError(f"unknown run {name!r}; params.yaml defines: {', '.join(self.runs)}")
+        return self.runs[name]
+
+    def run_seed(self, name: str) -> int:
+        run = self.run(name)
+        return self.seed if run.seed is None else run.seed
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid parameters in {source}:"]
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against params.yaml's documented keys)"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def params_from_dict(raw: object, source: str = "params") -> Params:
+    """Validate an already-parsed mapping; raise HybridReproError with every problem found."""
+    if not isinstance(raw, dict):
+        raise HybridReproError(f"{source} must be a YAML mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise HybridReproError(_format_validation_error(exc, source)) from exc
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """Read and validate a params file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise HybridReproError(f"params file {path} not found (run from the repository root or pass --params)") from exc
+    except OSError as exc:
+        raise HybridReproError(f"cannot read params file {path}: {exc.strerror}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise HybridReproError(f"params file {path} is not valid YAML: {exc}") from exc
+    return params_from_dict(raw, str(path))

@@ -1,0 +1,88 @@
+"""Atomic file output and checksums.
+
+Every stage writes through these helpers so that a failure (an exception, a kill) never leaves a
+file or directory that DVC would record as a valid output: content goes to a temporary sibling
+first and is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from hybrid_repro.errors import HybridReproError
+
+
+def _prepare_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HybridReproError(f"cannot create directory {path.parent}: {exc.strerror}") from exc
+    if not os.access(path.parent, os.W_OK):
+        raise HybridReproError(f"output directory {path.parent} is not writable")
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory that replaces ``path`` only if the block succeeds."""
+    final = Path(path)
+    _prepare_parent(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final) if final.is_dir() else final.unlink()
+    os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def atomic_output_file(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
+    """Open a temporary file that replaces ``path`` only if the block succeeds."""
+    final = Path(path)
+    _prepare_parent(final)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, final)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_output_file(path) as handle:
+        json.dump(obj, handle, indent=2, sort_keys=False, ensure_ascii=False)
+        handle.write("\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file, turning a missing or corrupt file into a clear error."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError as exc:
+        raise HybridReproError(f"missing file {path}: run the stage that produces it first") from exc
+    except json.JSONDecodeError as exc:
+        raise HybridReproError(f"{path} is not valid JSON (truncated or corrupt?): {exc}") from exc
+
+
+def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
