@@ -62,9 +62,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @friendly_errors
 def data(params_path: Path) -> None:
     """Stage `data`: build or fetch the source corpus (params: profile, seed, data)."""
+    params = _params(params_path)
     from hybrid_repro.stages.data import run_data
 
-    run_data(_params(params_path))
+    run_data(params)
 
 
 @cli.command()
@@ -72,9 +73,10 @@ def data(params_path: Path) -> None:
 @friendly_errors
 def translate(params_path: Path) -> None:
     """Stage `translate`: render the source corpus into every language (params: seed, translate)."""
+    params = _params(params_path)
     from hybrid_repro.stages.translate import run_translate
 
-    run_translate(_params(params_path))
+    run_translate(params)
 
 
 @cli.command()
@@ -83,9 +85,11 @@ def translate(params_path: Path) -> None:
 @friendly_errors
 def train(params_path: Path, run_name: str) -> None:
     """Stage `train@RUN`: fine-tune the dual encoder with the run's batch strategy."""
+    params = _params(params_path)
+    params.run(run_name)
     from hybrid_repro.stages.train import run_train
 
-    run_train(_params(params_path), run_name)
+    run_train(params, run_name)
 
 
 @cli.command()
@@ -94,9 +98,11 @@ def train(params_path: Path, run_name: str) -> None:
 @friendly_errors
 def evaluate(params_path: Path, run_name: str) -> None:
     """Stage `evaluate@RUN`: zero-shot LAReQA evaluation (Mo., Cr., Mul.) of a trained run."""
+    params = _params(params_path)
+    params.run(run_name)
     from hybrid_repro.stages.evaluate import run_evaluate
 
-    run_evaluate(_params(params_path), run_name)
+    run_evaluate(params, run_name)
 
 
 @cli.command()
@@ -104,9 +110,10 @@ def evaluate(params_path: Path, run_name: str) -> None:
 @friendly_errors
 def report(params_path: Path) -> None:
     """Stage `report`: tables in the shape of the paper's Tables 1 and 2, and plots."""
+    params = _params(params_path)
     from hybrid_repro.stages.report import run_report
 
-    run_report(_params(params_path))
+    run_report(params)
 
 
 @cli.command()
