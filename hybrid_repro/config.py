@@ -26,16 +26,40 @@ class Section(BaseModel):
 
 
 class SyntheticConfig(Section):
-    """Shape of the synthetic parallel QA corpus (see ``hybrid_repro.data.synthetic``)."""
+    """Shape of the synthetic parallel QA corpus (see ``hybrid_repro.data.synthetic``).
+
+    ``train_paragraphs`` maps each training dataset to its number of paragraphs; every paragraph
+    yields ``questions_per_paragraph`` examples (questions on distinct sentences).
+    """
 
     n_topics: int = Field(24, ge=2)
-    train_paragraphs: int = Field(900, ge=1)
-    val_paragraphs: int = Field(60, ge=1)
+    entities_per_topic: int = Field(10, ge=1)
+    train_paragraphs: dict[str, int] = Field(
+        default_factory=lambda: {"synth-qa": 500, "synth-faq": 200, "synth-kw": 60}
+    )
+    val_paragraphs: int = Field(40, ge=1)
     eval_articles: int = Field(12, ge=1)
     paragraphs_per_article: int = Field(5, ge=1)
     sentences_per_paragraph: tuple[int, int] = (4, 6)
+    questions_per_paragraph: int = Field(3, ge=1)
     question_keep_prob: float = Field(0.6, gt=0, le=1)
+    question_paraphrase_prob: float = Field(0.5, ge=0, le=1)
     question_noise_words: int = Field(2, ge=0)
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> "SyntheticConfig":
+        low, high = self.sentences_per_paragraph
+        if not 1 <= low <= high:
+            raise ValueError(f"sentences_per_paragraph {low, high}: need 1 <= min <= max")
+        if self.questions_per_paragraph > low:
+            raise ValueError(
+                f"questions_per_paragraph {self.questions_per_paragraph} exceeds the minimum "
+                f"sentences_per_paragraph {low}: questions need distinct answer sentences"
+            )
+        empty = [name for name, count in self.train_paragraphs.items() if count < 1]
+        if not self.train_paragraphs or empty:
+            raise ValueError(f"train_paragraphs needs at least one paragraph per dataset; empty: {empty or 'all'}")
+        return self
 
 
 class DataConfig(Section):
@@ -50,7 +74,9 @@ class TranslateConfig(Section):
     """The ``translate`` stage: render the source corpus into every language."""
 
     backend: Literal["lexicon", "nllb", "m2m100"] = "lexicon"
+    model_name: Optional[str] = None
     model_revision: Optional[str] = None
+    batch_size: int = Field(16, ge=1)
     train_languages: tuple[str, ...]
     eval_languages: tuple[str, ...]
     low_resource: dict[str, float] = Field(default_factory=dict)
@@ -60,6 +86,10 @@ class TranslateConfig(Section):
     def _check_languages(self) -> "TranslateConfig":
         if not self.train_languages:
             raise ValueError("train_languages must name at least one language")
+        if self.backend == "lexicon" and (self.model_name or self.model_revision):
+            raise ValueError("model_name and model_revision are only used by the nllb and m2m100 backends")
+        if self.backend != "lexicon" and not self.model_revision:
+            raise ValueError(f"backend {self.backend!r} needs model_revision pinned to a commit hash")
         for lang, share in self.low_resource.items():
             if lang not in self.train_languages:
                 raise ValueError(f"low_resource names {lang!r}, which is not in train_languages")
