@@ -118,7 +118,7 @@ class Lexicon:
         return cls(concepts, forms)
 
 
-def _coin(spec: LanguageSpec, rng: random.Random, syllables: tuple[int, int]) -> str:
+def coin_word(spec: LanguageSpec, rng: random.Random, syllables: tuple[int, int]) -> str:
     """A new romanised word: CV syllables, with an optional final consonant on the last one."""
     word = "".join(rng.choice(spec.onsets) + rng.choice(spec.vowels) for _ in range(rng.randint(*syllables)))
     if spec.codas and rng.random() < 0.35:
@@ -161,7 +161,7 @@ def build_lexicon(n_topics: int, seed: int) -> Lexicon:
                     if candidate is not None and render(candidate, spec) not in used:
                         break
                     # Crowded short words: allow one more syllable every 50 failed attempts.
-                    candidate = _coin(spec, rng, (syllables[0], syllables[1] + attempt // 50))
+                    candidate = coin_word(spec, rng, (syllables[0], syllables[1] + attempt // 50))
                 else:
                     raise HybridReproError(f"cannot coin enough distinct words for {spec.code}; lower n_topics")
                 roman_row.append(candidate)

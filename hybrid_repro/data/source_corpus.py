@@ -1,0 +1,127 @@
+"""The ``data/source`` directory: the source-language corpus the ``translate`` stage reads.
+
+Layout (all written by :func:`write_source_corpus` into a directory that appears atomically):
+
+* ``train.jsonl`` / ``val.jsonl``: ``{"id", "question_id", "dataset", "query", "positive", "negative"}``
+  per line, in the source language;
+* ``eval.json``: ``{"dataset", "articles": [{"title", "topic", "paragraphs": [{"sentences": [str],
+  "questions": [{"id", "question", "answer", "sentence"}]}]}]}``, where ``sentence`` indexes the
+  answer sentence and ``answer`` is a span of it;
+* ``lexicon.json``: the synthetic lexicon (:meth:`hybrid_repro.data.lexicon.Lexicon.to_json`);
+* ``manifest.json``: corpus kind, source language, datasets, counts and the sha256 of every file,
+  checked on read so a corrupted or hand-edited input is caught before translation.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from hybrid_repro.data.jsonl import read_jsonl, write_jsonl
+from hybrid_repro.data.lexicon import Lexicon
+from hybrid_repro.data.synthetic import EVAL_DATASET, SourceCorpus
+from hybrid_repro.errors import HybridReproError
+from hybrid_repro.io import read_json, sha256_file, write_json
+
+MANIFEST = "manifest.json"
+MANIFEST_KEYS = ("kind", "source_language", "datasets", "files")
+EXAMPLE_KEYS = ("id", "question_id", "dataset", "query", "positive", "negative")
+
+
+@dataclass
+class LoadedSource:
+    """A verified ``data/source`` directory."""
+
+    manifest: dict[str, Any]
+    train: list[dict[str, Any]]
+    val: list[dict[str, Any]]
+    eval_articles: list[dict[str, Any]]
+    eval_dataset: str
+    lexicon: Optional[Lexicon]
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    @property
+    def source_language(self) -> str:
+        return self.manifest["source_language"]
+
+    @property
+    def multilingual_datasets(self) -> set[str]:
+        return {name for name, info in self.manifest["datasets"].items() if info["multilingual"]}
+
+
+def write_source_corpus(out_dir: Path, corpus: SourceCorpus, source_language: str, seed: int) -> dict[str, Any]:
+    """Write every file of ``corpus`` under ``out_dir`` and return the manifest written with them."""
+    write_json(out_dir / "lexicon.json", corpus.lexicon.to_json())
+    write_jsonl(out_dir / "train.jsonl", corpus.train)
+    write_jsonl(out_dir / "val.jsonl", corpus.val)
+    write_json(out_dir / "eval.json", {"dataset": EVAL_DATASET, "articles": corpus.eval_articles})
+    train_counts, val_counts = Counter(e["dataset"] for e in corpus.train), Counter(e["dataset"] for e in corpus.val)
+    manifest = {
+        "kind": "synthetic",
+        "source_language": source_language,
+        "seed": seed,
+        "datasets": {
+            name: {"multilingual": spec.multilingual, "query_style": spec.query_style,
+                   "description": spec.description, "train": train_counts[name], "val": val_counts[name]}
+            for name, spec in corpus.datasets.items()
+        },
+        "eval": {
+            "dataset": EVAL_DATASET,
+            "articles": len(corpus.eval_articles),
+            "paragraphs": sum(len(a["paragraphs"]) for a in corpus.eval_articles),
+            "questions": sum(len(p["questions"]) for a in corpus.eval_articles for p in a["paragraphs"]),
+        },
+        "files": {name: sha256_file(out_dir / name) for name in ("lexicon.json", "train.jsonl", "val.jsonl", "eval.json")},
+    }
+    write_json(out_dir / MANIFEST, manifest)
+    return manifest
+
+
+def _verify_files(source_dir: Path, manifest: dict[str, Any]) -> None:
+    for name, expected in manifest["files"].items():
+        path = source_dir / name
+        if not path.is_file():
+            raise HybridReproError(f"missing file {path}: rerun `hybrid-repro data`")
+        if sha256_file(path) != expected:
+            raise HybridReproError(
+                f"{path} does not match the checksum in {source_dir / MANIFEST} (corrupt or edited); "
+                "rerun `hybrid-repro data`"
+            )
+
+
+def _check_examples(path: Path, records: list[dict[str, Any]], datasets: dict[str, Any]) -> None:
+    if not records:
+        raise HybridReproError(f"{path} holds no examples: an empty split cannot be trained on; rerun `hybrid-repro data`")
+    for number, record in enumerate(records, start=1):
+        missing = [key for key in EXAMPLE_KEYS if not isinstance(record.get(key), str) or not record[key]]
+        if missing:
+            raise HybridReproError(f"{path} line {number} lacks {', '.join(missing)}")
+        if record["dataset"] not in datasets:
+            raise HybridReproError(f"{path} line {number}: dataset {record['dataset']!r} is not in the manifest")
+
+
+def read_source_corpus(source_dir: Path) -> LoadedSource:
+    """Read and verify ``source_dir``; any missing, corrupt or empty part is a HybridReproError."""
+    source_dir = Path(source_dir)
+    if not source_dir.is_dir():
+        raise HybridReproError(f"source corpus {source_dir} does not exist: run `hybrid-repro data` first")
+    manifest = read_json(source_dir / MANIFEST)
+    missing = [key for key in MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
+    if missing:
+        raise HybridReproError(f"{source_dir / MANIFEST} lacks {', '.join(missing)}; rerun `hybrid-repro data`")
+    datasets = manifest["datasets"]
+    _verify_files(source_dir, manifest)
+    train, val = read_jsonl(source_dir / "train.jsonl"), read_jsonl(source_dir / "val.jsonl")
+    _check_examples(source_dir / "train.jsonl", train, datasets)
+    _check_examples(source_dir / "val.jsonl", val, datasets)
+    empty = [name for name in datasets if not any(e["dataset"] == name for e in train)]
+    if empty:
+        raise HybridReproError(f"datasets {empty} have no training examples in {source_dir}; rerun `hybrid-repro data`")
+    evaluation = read_json(source_dir / "eval.json")
+    lexicon = Lexicon.from_json(read_json(source_dir / "lexicon.json")) if "lexicon.json" in manifest["files"] else None
+    return LoadedSource(manifest, train, val, evaluation["articles"], evaluation["dataset"], lexicon)
