@@ -1,0 +1,261 @@
+"""Stage `translate`: the data/translated contract (train/val JSONL, XQuAD-R eval files, manifest)
+and its errors, none of which may leave a half-written output."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hybrid_repro.errors import HybridReproError
+from hybrid_repro.io import sha256_file
+from hybrid_repro.stages import translate as translate_stage
+from hybrid_repro.stages.data import run_data
+from hybrid_repro.stages.translate import run_translate
+from test_data_stage import small_params, tree_digest
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    params = small_params(root)
+    run_data(params)
+    run_translate(params)
+    return params
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def train(built):
+    return _jsonl(built.translate.out_dir / "train.jsonl")
+
+
+@pytest.fixture(scope="module")
+def evals(built):
+    folder = built.translate.out_dir / "eval" / "synth-r"
+    return {lang: json.loads((folder / f"{lang}.json").read_text()) for lang in built.translate.eval_languages}
+
+
+def test_example_records_have_the_contract_layout(built, train):
+    val = _jsonl(built.translate.out_dir / "val.jsonl")
+    for record in train + val:
+        assert set(record) == {"id", "question_id", "dataset", "texts"}
+        assert record["texts"] and set(record["texts"]) <= set(built.translate.train_languages)
+        for texts in record["texts"].values():
+            assert set(texts) == {"query", "positive", "negative"} and all(texts.values())
+    ids = [r["id"] for r in train + val]
+    assert len(ids) == len(set(ids))
+    assert all(set(r["texts"]) == set(built.translate.train_languages) for r in val)
+
+
+def test_eval_only_languages_never_appear_in_training(built, train):
+    eval_only = set(built.translate.eval_languages) - set(built.translate.train_languages)
+    assert eval_only == {"qel", "qvi"}
+    assert not any(eval_only & set(r["texts"]) for r in train)
+
+
+def test_source_only_dataset_exists_only_in_the_source_language(train):
+    faq = [r for r in train if r["dataset"] == "synth-faq"]
+    assert faq and all(list(r["texts"]) == ["qen"] for r in faq)
+    assert all("qen" in r["texts"] for r in train)
+
+
+def test_low_resource_language_keeps_its_share_of_each_multilingual_dataset(built, train):
+    share = built.translate.low_resource["qar"]
+    for dataset in ("synth-qa", "synth-kw"):
+        records = [r for r in train if r["dataset"] == dataset]
+        assert sum("qar" in r["texts"] for r in records) == round(share * len(records))
+        assert all("qru" in r["texts"] for r in records)
+
+
+def test_translations_are_parallel_and_carry_numbers(train):
+    for record in train:
+        texts = record["texts"]
+        numbers = re.findall(r"[0-9]+", texts["qen"]["positive"])
+        for lang in ("qde", "qru", "qzh", "qth"):
+            if lang in texts:
+                assert re.findall(r"[0-9]+", texts[lang]["positive"]) == numbers
+
+
+def test_eval_files_follow_the_xquad_r_layout(evals):
+    for lang, document in evals.items():
+        assert set(document) == {"version", "data"}
+        for article in document["data"]:
+            assert set(article) == {"title", "paragraphs"}
+            for paragraph in article["paragraphs"]:
+                assert set(paragraph) == {"context", "qas", "sentences", "sentence_breaks"}
+                context, breaks = paragraph["context"], paragraph["sentence_breaks"]
+                assert [context[start:end] for start, end in breaks] == paragraph["sentences"]
+                for qa in paragraph["qas"]:
+                    answer = qa["answers"][0]
+                    start = answer["answer_start"]
+                    assert context[start : start + len(answer["text"])] == answer["text"], lang
+                    assert sum(b <= start < e for b, e in breaks) == 1
+
+
+def _question_ids(document: dict) -> list[str]:
+    return [qa["id"] for a in document["data"] for p in a["paragraphs"] for qa in p["qas"]]
+
+
+def _answer_sentence_index(document: dict) -> list[tuple[int, int]]:
+    found = []
+    for a in document["data"]:
+        for p_index, p in enumerate(a["paragraphs"]):
+            for qa in p["qas"]:
+                start = qa["answers"][0]["answer_start"]
+                found += [(p_index, s) for s, (b, e) in enumerate(p["sentence_breaks"]) if b <= start < e]
+    return found
+
+
+def test_eval_languages_are_fully_parallel(evals):
+    reference = evals["qen"]
+    for lang, document in evals.items():
+        assert _question_ids(document) == _question_ids(reference)
+        assert _answer_sentence_index(document) == _answer_sentence_index(reference), lang
+        assert [len(p["sentences"]) for a in document["data"] for p in a["paragraphs"]] == [
+            len(p["sentences"]) for a in reference["data"] for p in a["paragraphs"]
+        ]
+    assert len(set(_question_ids(reference))) == len(_question_ids(reference))
+
+
+def test_eval_paragraphs_are_disjoint_from_training(evals, train):
+    eval_sentences = {s for lang, d in evals.items() for a in d["data"] for p in a["paragraphs"] for s in p["sentences"]}
+    train_sentences = {t[f] for r in train for t in r["texts"].values() for f in ("positive", "negative")}
+    assert not eval_sentences & train_sentences
+
+
+def test_scripts_differ_by_language(evals):
+    def first_sentence(lang):
+        return evals[lang]["data"][0]["paragraphs"][0]["sentences"][0]
+
+    assert re.search("[а-я]", first_sentence("qru")) and re.search("[α-ω]", first_sentence("qel"))
+    assert re.search("[\u0600-\u06ff]", first_sentence("qar")) and re.search("[\u4e00-\u9fff]", first_sentence("qzh"))
+    assert " " not in first_sentence("qzh") and " " not in first_sentence("qth")
+
+
+def test_manifest_counts_and_checksums_match_the_files(built, train):
+    out = built.translate.out_dir
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["languages"] == {
+        "source": "qen", "train": list(built.translate.train_languages), "eval": list(built.translate.eval_languages),
+        "eval_only": ["qel", "qvi"], "low_resource": {"qar": 0.25},
+    }
+    assert set(manifest["files"]) == set(tree_digest(out)) - {"manifest.json"}
+    assert all(sha256_file(out / name) == digest for name, digest in manifest["files"].items())
+    for dataset, per_lang in manifest["counts"]["train"].items():
+        for lang, count in per_lang.items():
+            assert count == sum(r["dataset"] == dataset and lang in r["texts"] for r in train)
+    assert all(c["questions"] > 0 for c in manifest["counts"]["eval"]["synth-r"].values())
+
+
+def test_translate_is_deterministic(built, tmp_path):
+    again = small_params(tmp_path)
+    shutil.copytree(built.data.out_dir, again.data.out_dir)
+    run_translate(again)
+    assert tree_digest(again.translate.out_dir) == tree_digest(built.translate.out_dir)
+
+
+# -- errors: each must leave an existing output exactly as it was ----------------------------------
+
+
+@pytest.fixture
+def workspace(built, tmp_path):
+    """A copy of the built source and output, for tests that break things."""
+    params = small_params(tmp_path)
+    shutil.copytree(built.data.out_dir, params.data.out_dir)
+    shutil.copytree(built.translate.out_dir, params.translate.out_dir)
+    return params
+
+
+def _rewrite_checksum(params, name: str) -> None:
+    manifest_path = params.data.out_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][name] = sha256_file(params.data.out_dir / name)
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _empty(path: Path) -> None:
+    path.write_text("")
+
+
+@pytest.mark.parametrize(
+    "breakage, fix_checksum, expected",
+    [
+        (lambda source: shutil.rmtree(source), False, "does not exist: run `hybrid-repro data`"),
+        (lambda source: _truncate(source / "train.jsonl"), False, "does not match the checksum"),
+        (lambda source: _truncate(source / "train.jsonl"), True, "line .* is not valid JSON"),
+        (lambda source: _truncate(source / "eval.json"), True, "not valid JSON"),
+        (lambda source: _truncate(source / "manifest.json"), False, "not valid JSON"),
+        (lambda source: (source / "val.jsonl").unlink(), False, "missing file"),
+        (lambda source: _empty(source / "train.jsonl"), True, "holds no examples"),
+    ],
+    ids=["missing-dir", "checksum", "truncated-jsonl", "truncated-json", "corrupt-manifest", "missing-file", "empty"],
+)
+def test_missing_or_corrupt_source_is_rejected(workspace, breakage, fix_checksum, expected):
+    before = tree_digest(workspace.translate.out_dir)
+    breakage(workspace.data.out_dir)
+    if fix_checksum:
+        changed = [n for n in ("train.jsonl", "eval.json") if (workspace.data.out_dir / n).exists()]
+        for name in changed:
+            _rewrite_checksum(workspace, name)
+    with pytest.raises(HybridReproError, match=expected):
+        run_translate(workspace)
+    assert tree_digest(workspace.translate.out_dir) == before
+
+
+@pytest.mark.parametrize(
+    "translate, expected",
+    [
+        ({"eval_languages": ["qen", "xx"]}, r"\['xx'\] are unknown .* known languages: qen, qde, qru"),
+        ({"train_languages": ["qde", "qru"], "low_resource": {}}, "source language 'qen'"),
+        ({"low_resource": {"qar": 0.001}}, "training language 'qar' has no examples"),
+        ({"low_resource": {"qen": 0.5}}, "names the source language"),
+        ({"backend": "nllb", "model_revision": "a" * 40}, "set translate.backend: lexicon"),
+    ],
+)
+def test_bad_language_settings_are_rejected(workspace, tmp_path, translate, expected):
+    before = tree_digest(workspace.translate.out_dir)
+    params = small_params(tmp_path, translate=translate)
+    with pytest.raises(HybridReproError, match=expected):
+        run_translate(params)
+    assert tree_digest(workspace.translate.out_dir) == before
+
+
+def test_dataset_without_training_examples_is_rejected(workspace):
+    train_path = workspace.data.out_dir / "train.jsonl"
+    kept = [line for line in train_path.read_text().splitlines() if '"synth-kw"' not in line]
+    train_path.write_text("\n".join(kept) + "\n")
+    _rewrite_checksum(workspace, "train.jsonl")
+    with pytest.raises(HybridReproError, match=r"\['synth-kw'\] have no training examples"):
+        run_translate(workspace)
+
+
+def test_failure_mid_write_leaves_previous_output(workspace, monkeypatch):
+    before = tree_digest(workspace.translate.out_dir)
+
+    def broken_writer(out_dir, *args):
+        (out_dir / "train.jsonl").write_text("{}\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(translate_stage, "write_translated_corpus", broken_writer)
+    with pytest.raises(KeyboardInterrupt):
+        run_translate(workspace)
+    assert tree_digest(workspace.translate.out_dir) == before
+    assert not [p for p in workspace.translate.out_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_unwritable_output_location_is_rejected(workspace, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    params = small_params(tmp_path, translate={"out_dir": str(blocker / "translated")})
+    with pytest.raises(HybridReproError, match="cannot create directory"):
+        run_translate(params)
