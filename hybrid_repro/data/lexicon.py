@@ -78,7 +78,6 @@ class Lexicon:
                 raise HybridReproError(f"lexicon for {lang!r} does not name every concept exactly once")
         self.concepts = concepts
         self.forms = forms
-        self.concept_index = {concept.key: i for i, concept in enumerate(concepts)}
 
     @property
     def languages(self) -> tuple[str, ...]:

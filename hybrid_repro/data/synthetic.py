@@ -278,7 +278,7 @@ def _topics(rng: random.Random, count: int, n_topics: int) -> list[int]:
     return [rng.randrange(n_topics) for _ in range(count)]
 
 
-def _negative(rng: random.Random, paragraphs: list[Paragraph], own: int, n_topics: int, label: str) -> Sentence:
+def hard_negative(rng: random.Random, paragraphs: list[Paragraph], own: int, n_topics: int, label: str) -> Sentence:
     """A sentence of another paragraph: same topic if any, else same domain, else any."""
     topic = paragraphs[own].topic
     for same in (lambda p: p.topic == topic,
@@ -297,7 +297,7 @@ def _examples(gen: CorpusGenerator, rng: random.Random, dataset: DatasetSpec, sp
         for s in sorted(rng.sample(range(len(paragraph.sentences)), gen.config.questions_per_paragraph)):
             sentence = paragraph.sentences[s]
             query = gen.query(rng, sentence, paragraph.topic, dataset.query_style, gen.answer_slot(rng, sentence))
-            negative = _negative(rng, paragraphs, p, gen.config.n_topics, f"{split} split of {dataset.name}")
+            negative = hard_negative(rng, paragraphs, p, gen.config.n_topics, f"{split} split of {dataset.name}")
             examples.append({
                 "id": f"{dataset.name}-{split}-{len(examples):05d}",
                 "question_id": f"{dataset.name}-{split}-p{p:04d}-s{s}",

@@ -51,10 +51,6 @@ class LanguagePlan:
     def eval_only(self) -> tuple[str, ...]:
         return tuple(lang for lang in self.eval if lang not in self.train)
 
-    @property
-    def all(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self.train + self.eval))
-
     @classmethod
     def from_config(cls, config: TranslateConfig, source: str, known: Sequence[str]) -> "LanguagePlan":
         unknown = [lang for lang in dict.fromkeys(config.train_languages + config.eval_languages) if lang not in known]

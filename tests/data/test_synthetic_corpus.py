@@ -8,7 +8,7 @@ import pytest
 from hybrid_repro.config import SyntheticConfig, params_from_dict
 from hybrid_repro.data.languages import INVENTORY, SOURCE_LANGUAGE, language, render_name, render_number
 from hybrid_repro.data.lexicon import build_lexicon, domain_of
-from hybrid_repro.data.synthetic import DATASETS, CorpusGenerator, Paragraph, _negative, generate_corpus
+from hybrid_repro.data.synthetic import DATASETS, CorpusGenerator, generate_corpus, hard_negative
 from hybrid_repro.errors import HybridReproError
 
 SMALL = SyntheticConfig(
@@ -76,14 +76,14 @@ def test_negative_is_another_paragraphs_sentence_on_the_same_topic():
     rng = random.Random(0)
     paragraphs = [gen.paragraph(rng, topic) for topic in (0, 0, 1, 5)]
     for _ in range(20):
-        negative = _negative(rng, paragraphs, 0, SMALL.n_topics, "test")
+        negative = hard_negative(rng, paragraphs, 0, SMALL.n_topics, "test")
         assert negative in paragraphs[1].sentences
     # Topic 1 has no other paragraph: fall back to the same domain (topics 0-3 form domain 0).
     assert domain_of(1, SMALL.n_topics) == domain_of(0, SMALL.n_topics) != domain_of(5, SMALL.n_topics)
-    negative = _negative(rng, paragraphs, 2, SMALL.n_topics, "test")
+    negative = hard_negative(rng, paragraphs, 2, SMALL.n_topics, "test")
     assert negative in paragraphs[0].sentences + paragraphs[1].sentences
     with pytest.raises(HybridReproError, match="single paragraph"):
-        _negative(rng, paragraphs[:1], 0, SMALL.n_topics, "test")
+        hard_negative(rng, paragraphs[:1], 0, SMALL.n_topics, "test")
 
 
 def test_questions_overlap_their_answer_only_partially(corpus):
