@@ -164,6 +164,9 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     gradient_checkpointing: bool = False
     eval_every: int = Field(50, ge=1)
+    # Validation batches are drawn from val.jsonl with this monolingual share for every run, so the
+    # validation loss (early stopping, best weights) is the same yardstick whatever the run's strategy.
+    val_mono_probability: float = Field(0.5, ge=0, le=1)
     patience: Optional[int] = Field(None, ge=1)
     checkpoint_every: int = Field(50, ge=1)
     log_every: int = Field(10, ge=1)
