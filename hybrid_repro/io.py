@@ -19,6 +19,12 @@ from typing import Any, Iterator
 from hybrid_repro.errors import HybridReproError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _prepare_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,6 +40,8 @@ def atomic_output_dir(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     _prepare_parent(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    # mkdtemp/mkstemp create owner-only entries; outputs should get the usual umask permissions.
+    tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
     except BaseException:
@@ -51,6 +59,7 @@ def atomic_output_file(path: str | os.PathLike, mode: str = "w") -> Iterator[Any
     _prepare_parent(final)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
     tmp = Path(tmp_name)
+    tmp.chmod(0o666 & ~_umask())
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle

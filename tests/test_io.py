@@ -57,3 +57,15 @@ def test_output_directory_without_write_permission(tmp_path, monkeypatch):
     with pytest.raises(HybridReproError, match="not writable"):
         with atomic_output_file(tmp_path / "out.json"):
             pass
+
+
+def test_outputs_get_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_output_dir(tmp_path / "d"):
+            pass
+        write_json(tmp_path / "f.json", {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o644
