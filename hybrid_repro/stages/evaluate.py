@@ -1,0 +1,174 @@
+"""Stage ``evaluate@RUN``: zero-shot LAReQA evaluation (Mo., Cr., Mul.) of one trained run.
+
+For each dataset in ``params.evaluate.datasets`` the stage loads its language files, encodes
+questions and candidates with the run's encoder (through the embedding cache in
+``params.evaluate.cache_dir``), ranks exactly over the full candidate pools and writes, atomically,
+``<evaluate.out_dir>/<run>/<dataset>/`` (the layout :func:`write_dataset_outputs` describes).
+
+Dataset directories: ``synth-r`` is ``<translate.out_dir>/eval/synth-r`` (written by the
+``translate`` stage); ``xquad-r`` and ``mlqa-r`` are ``data/lareqa/<name>`` (written by the
+``fetch@<name>`` stage of ``pipelines/lareqa/dvc.yaml``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm.auto import tqdm
+
+from hybrid_repro.config import Params
+from hybrid_repro.errors import HybridReproError
+from hybrid_repro.evaluation.encode import encode_dataset
+from hybrid_repro.evaluation.heatmap import write_cr_heatmap
+from hybrid_repro.evaluation.lareqa import LareqaDataset, load_lareqa
+from hybrid_repro.evaluation.ranking import ScoreRows, embedding_scorer
+from hybrid_repro.evaluation.runfile import Ranking, write_run_file
+from hybrid_repro.evaluation.settings import SETTINGS, EvaluationResult, evaluate_embeddings
+from hybrid_repro.io import atomic_output_dir, atomic_output_file, write_json
+
+LAREQA_DATA_DIR = Path("data/lareqa")
+FETCHED_DATASETS = ("xquad-r", "mlqa-r")
+RUN_TOP_K = 100
+"""Candidates per query kept in the run files (the metrics themselves use full rankings)."""
+
+
+def dataset_directory(params: Params, name: str) -> Path:
+    """Where dataset ``name`` lives; a missing directory is an error naming the stage that writes it."""
+    if name == "synth-r":
+        directory, producer = params.translate.out_dir / "eval" / "synth-r", "`hybrid-repro translate` (or `dvc repro translate`)"
+    elif name in FETCHED_DATASETS:
+        directory = LAREQA_DATA_DIR / name
+        producer = f"`dvc repro pipelines/lareqa/dvc.yaml:fetch@{name}` (offline: set HYBRID_REPRO_DATA_MIRROR)"
+    else:
+        raise HybridReproError(
+            f"unknown evaluation dataset {name!r} in evaluate.datasets; known: synth-r, {', '.join(FETCHED_DATASETS)}"
+        )
+    if not directory.is_dir():
+        raise HybridReproError(f"dataset {name} not found at {directory}: run {producer} first")
+    return directory
+
+
+def setting_rankings(
+    dataset: LareqaDataset,
+    score_rows: ScoreRows,
+    setting: str,
+    *,
+    top_k: int = RUN_TOP_K,
+    chunk_size: int = 256,
+    progress: bool = True,
+) -> Iterator[Ranking]:
+    """Every question's top-``top_k`` candidates in ``setting``, for :func:`write_run_file`.
+
+    Mo.: the question's own language; Cr.: the candidates of all other languages together, so
+    restricting a question's list to one target language gives its Cr. ranking for that pair
+    (truncated where fewer than all its candidates made the top ``top_k``); Mul.: all candidates.
+    """
+    own = torch.from_numpy(dataset.question_lang_index)
+    cand_lang = torch.from_numpy(dataset.candidate_lang_index)
+    cids, qids = dataset.candidates.cid, dataset.questions.qid
+    for start in tqdm(range(0, len(qids), chunk_size), desc=f"run file {setting}", unit="chunk", disable=not progress):
+        chunk = np.arange(start, min(start + chunk_size, len(qids)))
+        scores = score_rows(chunk)
+        same_language = cand_lang[None, :].to(scores.device) == own[chunk][:, None].to(scores.device)
+        if setting == "mo":
+            scores = scores.masked_fill(~same_language, -torch.inf)
+        elif setting == "cr":
+            scores = scores.masked_fill(same_language, -torch.inf)
+        top = scores.topk(min(top_k, scores.shape[1]), dim=1)
+        for q, values, indices in zip(chunk, top.values.cpu().numpy(), top.indices.cpu().numpy()):
+            kept = np.isfinite(values)
+            # dataset order among equal scores, so the run file breaks ties reproducibly
+            order = np.argsort(indices[kept], kind="stable")
+            yield qids[q], [cids[i] for i in indices[kept][order]], values[kept][order]
+
+
+def write_per_query(path: Path, rows: list[dict]) -> None:
+    """Per-query rows (:meth:`EvaluationResult.per_query_rows`) as a Parquet table, atomically."""
+    table = pa.Table.from_pylist(rows)
+    with atomic_output_file(path, "wb") as handle:
+        pq.write_table(table, handle, compression="zstd")
+
+
+def write_dataset_outputs(
+    out_dir: Path,
+    result: EvaluationResult,
+    score_rows: ScoreRows,
+    extra: Mapping[str, object],
+    *,
+    run_tag: str,
+    progress: bool = True,
+) -> dict:
+    """Write one dataset's evaluation into ``out_dir`` and return its metrics document.
+
+    Files: ``metrics.json`` (``result.to_metrics_json(extra)`` plus the run-file description),
+    ``per_query.parquet`` (one row per scored setting/query/target, for paired tests),
+    ``cr_heatmap.png`` (Cr. mAP per language pair, Mo. on the diagonal) and
+    ``runs/{mo,cr,mul}.trec`` (TREC run files of the top :data:`RUN_TOP_K` candidates per query,
+    see :func:`setting_rankings`).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_files = {}
+    for setting in SETTINGS:
+        path = out_dir / "runs" / f"{setting}.trec"
+        rankings = setting_rankings(result.dataset, score_rows, setting, progress=progress)
+        write_run_file(path, rankings, tag=run_tag, top_k=RUN_TOP_K)
+        run_files[setting] = str(path.relative_to(out_dir))
+    metrics = result.to_metrics_json({**extra, "run_files": {"top_k": RUN_TOP_K, **run_files}})
+    write_json(out_dir / "metrics.json", metrics)
+    write_per_query(out_dir / "per_query.parquet", result.per_query_rows())
+    write_cr_heatmap(out_dir / "cr_heatmap.png", metrics, title=f"{run_tag} on {result.dataset.name}: Cr. mAP (diagonal: Mo.)")
+    return metrics
+
+
+def summary_line(name: str, metrics: Mapping) -> str:
+    """``name: Mo. x / Cr. y / Mul. z mAP`` from a metrics document."""
+    means = {setting: metrics["settings"][setting]["mean"]["map"] for setting in SETTINGS}
+    return f"{name}: mAP Mo. {means['mo']:.4f} / Cr. {means['cr']:.4f} / Mul. {means['mul']:.4f}"
+
+
+def load_run_encoder(model_dir: Path):
+    """The trained encoder in ``model_dir`` (the modeling stack is imported only when needed)."""
+    from hybrid_repro.modeling.encoder import Encoder
+
+    return Encoder.load(model_dir)
+
+
+def run_evaluate(params: Params, run_name: str) -> None:
+    """Evaluate run ``run_name`` on every dataset of ``params.evaluate`` and write its results."""
+    started = time.perf_counter()
+    params.run(run_name)
+    config = params.evaluate
+    model_dir = params.train.model_dir / run_name
+    if not model_dir.is_dir():
+        raise HybridReproError(
+            f"no trained model for run {run_name!r} at {model_dir}: run `hybrid-repro train --run {run_name}` "
+            f"(or `dvc repro train@{run_name}`) first"
+        )
+    directories = {name: dataset_directory(params, name) for name in config.datasets}
+    encoder = load_run_encoder(model_dir)
+    encoding = dataclasses.asdict(encoder.settings)
+    lines = []
+    with atomic_output_dir(config.out_dir / run_name) as out:
+        for name, directory in directories.items():
+            dataset = load_lareqa(directory, candidate_text=config.candidate_text, name=name)
+            encoded = encode_dataset(
+                encoder, dataset, batch_size=config.batch_size, cache_dir=config.cache_dir, settings=encoding
+            )
+            result = evaluate_embeddings(dataset, encoded.queries, encoded.candidates)
+            extra = {
+                "run": run_name,
+                "model_fingerprint": encoded.settings["fingerprint"],
+                "encoding": encoded.settings,
+                "embedding_cache_hits": encoded.cache_hits,
+            }
+            scorer = embedding_scorer(encoded.queries, encoded.candidates)
+            metrics = write_dataset_outputs(out / name, result, scorer, extra, run_tag=run_name)
+            lines.append(summary_line(f"evaluate {run_name} {name}", metrics))
+    print("\n".join(lines) + f"\n(wrote {config.out_dir / run_name} in {time.perf_counter() - started:.1f}s)")
