@@ -1,0 +1,145 @@
+"""TREC run files with LAReQA ids: ``qid Q0 cid rank score tag``, one line per retrieved candidate.
+
+Lines of one query are written best first (descending score; among equal scores, dataset order)
+with 1-based ranks. Scores are written with Python's shortest round-trip float format, so reading a
+file back gives bit-identical scores. Scoring (:func:`hybrid_repro.evaluation.settings.evaluate_run`)
+uses the scores only, never the rank column: ties are resolved by the pessimistic tie rule, and a
+candidate missing from a truncated run counts as never retrieved (see ``evaluate_run``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hybrid_repro.errors import HybridReproError
+from hybrid_repro.evaluation.lareqa import LareqaDataset
+from hybrid_repro.evaluation.ranking import embedding_scorer
+from hybrid_repro.evaluation.settings import SETTINGS, check_embeddings
+from hybrid_repro.io import atomic_output_file
+
+Ranking = tuple[str, Sequence[str], Sequence[float]]
+"""One query's ranking: (qid, candidate ids, their scores), in any order."""
+
+
+def write_run_file(
+    path: str | Path, rankings: Iterable[Ranking], *, tag: str = "hybrid-repro", top_k: int | None = None
+) -> int:
+    """Write rankings as a TREC run file (atomically), keeping the best ``top_k`` per query (all if None).
+
+    Returns the number of lines written.
+    """
+    if not tag or any(ch.isspace() for ch in tag):
+        raise HybridReproError(f"run tag must be a non-empty word without spaces, got {tag!r}")
+    if top_k is not None and top_k < 1:
+        raise HybridReproError(f"top_k must be at least 1, got {top_k}")
+    lines = 0
+    with atomic_output_file(path) as handle:
+        for qid, cids, scores in rankings:
+            scores = np.asarray(scores, dtype=np.float64)
+            order = np.argsort(-scores, kind="stable")[:top_k]
+            for rank, i in enumerate(order, start=1):
+                handle.write(f"{qid} Q0 {cids[i]} {rank} {float(scores[i])!r} {tag}\n")
+            lines += len(order)
+    return lines
+
+
+def _parse_line(line: str, number: int, path: Path) -> tuple[str, str, float]:
+    fields = line.split()
+    if len(fields) != 6:
+        raise HybridReproError(f"{path}:{number}: expected 6 fields 'qid Q0 cid rank score tag', got {len(fields)}")
+    qid, _, cid, rank, score, _ = fields
+    try:
+        int(rank)
+        value = float(score)
+    except ValueError as exc:
+        raise HybridReproError(f"{path}:{number}: rank must be an integer and score a number ({exc})") from exc
+    if math.isnan(value):
+        raise HybridReproError(f"{path}:{number}: score is NaN; rankings need comparable scores")
+    return qid, cid, value
+
+
+def read_run_file(path: str | Path) -> dict[str, dict[str, float]]:
+    """Read a TREC run file into ``{qid: {cid: score}}``; malformed lines and repeated pairs are errors."""
+    path = Path(path)
+    run: dict[str, dict[str, float]] = {}
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                qid, cid, score = _parse_line(line, number, path)
+                ranking = run.setdefault(qid, {})
+                if cid in ranking:
+                    raise HybridReproError(f"{path}:{number}: candidate {cid} listed twice for query {qid}")
+                ranking[cid] = score
+    except FileNotFoundError as exc:
+        raise HybridReproError(f"run file {path} not found") from exc
+    except UnicodeDecodeError as exc:
+        raise HybridReproError(f"run file {path} is not UTF-8 text: {exc}") from exc
+    if not run:
+        raise HybridReproError(f"run file {path} is empty")
+    return run
+
+
+def _setting_scope(
+    dataset: LareqaDataset, setting: str, target_language: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query indices, per-query candidate language or -1 for all) of a setting's rankings."""
+    if setting not in SETTINGS:
+        raise HybridReproError(f"setting must be one of {SETTINGS}, got {setting!r}")
+    if (setting == "cr") != (target_language is not None):
+        raise HybridReproError("a Cr. run needs exactly one target language; Mo. and Mul. runs take none")
+    query_lang = dataset.question_lang_index
+    if setting == "mul":
+        return np.arange(len(query_lang)), np.full(len(query_lang), -1)
+    if setting == "mo":
+        return np.arange(len(query_lang)), query_lang
+    if target_language not in dataset.languages:
+        raise HybridReproError(f"unknown target language {target_language!r}; have {list(dataset.languages)}")
+    target = dataset.languages.index(target_language)
+    queries = np.flatnonzero(query_lang != target)
+    return queries, np.full(len(queries), target)
+
+
+def embedding_rankings(
+    dataset: LareqaDataset,
+    query_emb: np.ndarray,
+    cand_emb: np.ndarray,
+    setting: str,
+    target_language: str | None = None,
+    *,
+    top_k: int = 100,
+    chunk_size: int = 256,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> Iterator[Ranking]:
+    """Top-``top_k`` rankings of one setting by dot product, for :func:`write_run_file`.
+
+    Mo.: each query against its own language; Cr.: every query not in ``target_language``
+    against the candidates of ``target_language``; Mul.: every query against all candidates.
+    Which of several candidates tied at the cut-off is kept is unspecified.
+    """
+    queries, scope = _setting_scope(dataset, setting, target_language)
+    check_embeddings(dataset, query_emb, cand_emb)
+    score_rows = embedding_scorer(query_emb, cand_emb, device)
+    cand_lang = torch.from_numpy(dataset.candidate_lang_index)
+    cids = dataset.candidates.cid
+    for start in tqdm(range(0, len(queries), chunk_size), desc="run", unit="chunk", disable=not progress):
+        chunk = queries[start : start + chunk_size]
+        scores = score_rows(chunk)
+        chunk_scope = torch.from_numpy(scope[start : start + chunk_size])[:, None].to(scores.device)
+        lang = cand_lang[None, :].to(scores.device)
+        outside = (chunk_scope >= 0) & (lang != chunk_scope)
+        scores = scores.masked_fill(outside, -torch.inf)
+        top = scores.topk(min(top_k, scores.shape[1]), dim=1)
+        for q, values, indices in zip(chunk.tolist(), top.values.cpu().numpy(), top.indices.cpu().numpy()):
+            # dataset order among equal scores, so write_run_file breaks ties reproducibly
+            kept = np.isfinite(values)
+            order = np.argsort(indices[kept], kind="stable")
+            yield dataset.questions.qid[q], [cids[i] for i in indices[kept][order]], values[kept][order]
