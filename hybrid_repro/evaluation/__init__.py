@@ -6,18 +6,27 @@ The heatmap writer (:mod:`hybrid_repro.evaluation.heatmap`, matplotlib) and the 
 
 from hybrid_repro.evaluation.lareqa import LareqaDataset, load_lareqa
 from hybrid_repro.evaluation.metrics import TIE_RULE
-from hybrid_repro.evaluation.runfile import embedding_rankings, read_run_file, write_run_file
-from hybrid_repro.evaluation.settings import SETTINGS, EvaluationResult, evaluate_embeddings, evaluate_run
+from hybrid_repro.evaluation.runfile import read_run_file, setting_rankings, write_run_file
+from hybrid_repro.evaluation.ranking import embedding_scorer
+from hybrid_repro.evaluation.settings import (
+    SETTINGS,
+    EvaluationResult,
+    evaluate_embeddings,
+    evaluate_run,
+    evaluate_score_rows,
+)
 
 __all__ = [
     "SETTINGS",
     "TIE_RULE",
     "EvaluationResult",
     "LareqaDataset",
-    "embedding_rankings",
+    "embedding_scorer",
     "evaluate_embeddings",
     "evaluate_run",
+    "evaluate_score_rows",
     "load_lareqa",
     "read_run_file",
+    "setting_rankings",
     "write_run_file",
 ]

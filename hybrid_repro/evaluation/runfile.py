@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.lareqa import LareqaDataset
-from hybrid_repro.evaluation.ranking import embedding_scorer
-from hybrid_repro.evaluation.settings import SETTINGS, check_embeddings
+from hybrid_repro.evaluation.ranking import ScoreRows
+from hybrid_repro.evaluation.settings import SETTINGS
 from hybrid_repro.io import atomic_output_file
 
 Ranking = tuple[str, Sequence[str], Sequence[float]]
@@ -87,59 +87,65 @@ def read_run_file(path: str | Path) -> dict[str, dict[str, float]]:
     return run
 
 
-def _setting_scope(
-    dataset: LareqaDataset, setting: str, target_language: str | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(query indices, per-query candidate language or -1 for all) of a setting's rankings."""
+def _candidate_scope(dataset: LareqaDataset, setting: str, target_language: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(query indices, for each the language its candidates must have: >= 0 that language,
+    -1 any language, -2 any language but the query's own)."""
     if setting not in SETTINGS:
         raise HybridReproError(f"setting must be one of {SETTINGS}, got {setting!r}")
-    if (setting == "cr") != (target_language is not None):
-        raise HybridReproError("a Cr. run needs exactly one target language; Mo. and Mul. runs take none")
+    if target_language is not None and (setting != "cr" or target_language not in dataset.languages):
+        raise HybridReproError(
+            f"target_language {target_language!r} needs setting 'cr' and one of {list(dataset.languages)}"
+        )
     query_lang = dataset.question_lang_index
+    everyone = np.arange(len(query_lang))
     if setting == "mul":
-        return np.arange(len(query_lang)), np.full(len(query_lang), -1)
+        return everyone, np.full(len(query_lang), -1)
     if setting == "mo":
-        return np.arange(len(query_lang)), query_lang
-    if target_language not in dataset.languages:
-        raise HybridReproError(f"unknown target language {target_language!r}; have {list(dataset.languages)}")
+        return everyone, query_lang
+    if target_language is None:
+        return everyone, np.full(len(query_lang), -2)
     target = dataset.languages.index(target_language)
     queries = np.flatnonzero(query_lang != target)
     return queries, np.full(len(queries), target)
 
 
-def embedding_rankings(
+def setting_rankings(
     dataset: LareqaDataset,
-    query_emb: np.ndarray,
-    cand_emb: np.ndarray,
+    score_rows: ScoreRows,
     setting: str,
     target_language: str | None = None,
     *,
     top_k: int = 100,
     chunk_size: int = 256,
-    device: str | torch.device | None = None,
     progress: bool = True,
 ) -> Iterator[Ranking]:
-    """Top-``top_k`` rankings of one setting by dot product, for :func:`write_run_file`.
+    """Top-``top_k`` rankings of one setting, for :func:`write_run_file`.
 
-    Mo.: each query against its own language; Cr.: every query not in ``target_language``
-    against the candidates of ``target_language``; Mul.: every query against all candidates.
+    ``score_rows`` gives score rows over the full pool (e.g.
+    :func:`~hybrid_repro.evaluation.ranking.embedding_scorer`). Mo.: each question against its
+    own language. Cr. with ``target_language``: every question of another language against the
+    candidates of that language; without it: every question against the candidates of all other
+    languages together, so restricting its list to one target language gives the Cr. ranking of
+    that pair (truncated where not all of them made the top ``top_k``). Mul.: all candidates.
     Which of several candidates tied at the cut-off is kept is unspecified.
     """
-    queries, scope = _setting_scope(dataset, setting, target_language)
-    check_embeddings(dataset, query_emb, cand_emb)
-    score_rows = embedding_scorer(query_emb, cand_emb, device)
-    cand_lang = torch.from_numpy(dataset.candidate_lang_index)
-    cids = dataset.candidates.cid
-    for start in tqdm(range(0, len(queries), chunk_size), desc="run", unit="chunk", disable=not progress):
+    if top_k < 1:
+        raise HybridReproError(f"top_k must be at least 1, got {top_k}")
+    queries, scope = _candidate_scope(dataset, setting, target_language)
+    cand_lang = torch.from_numpy(dataset.candidate_lang_index)[None, :]
+    own_lang = torch.from_numpy(dataset.question_lang_index)
+    cids, qids = dataset.candidates.cid, dataset.questions.qid
+    for start in tqdm(range(0, len(queries), chunk_size), desc=f"run {setting}", unit="chunk", disable=not progress):
         chunk = queries[start : start + chunk_size]
         scores = score_rows(chunk)
-        chunk_scope = torch.from_numpy(scope[start : start + chunk_size])[:, None].to(scores.device)
-        lang = cand_lang[None, :].to(scores.device)
-        outside = (chunk_scope >= 0) & (lang != chunk_scope)
-        scores = scores.masked_fill(outside, -torch.inf)
+        device = scores.device
+        wanted = torch.from_numpy(scope[start : start + chunk_size])[:, None].to(device)
+        lang = cand_lang.to(device)
+        allowed = (wanted == -1) | (lang == wanted) | ((wanted == -2) & (lang != own_lang[chunk][:, None].to(device)))
+        scores = scores.masked_fill(~allowed, -torch.inf)
         top = scores.topk(min(top_k, scores.shape[1]), dim=1)
         for q, values, indices in zip(chunk.tolist(), top.values.cpu().numpy(), top.indices.cpu().numpy()):
             # dataset order among equal scores, so write_run_file breaks ties reproducibly
             kept = np.isfinite(values)
             order = np.argsort(indices[kept], kind="stable")
-            yield dataset.questions.qid[q], [cids[i] for i in indices[kept][order]], values[kept][order]
+            yield qids[q], [cids[i] for i in indices[kept][order]], values[kept][order]

@@ -20,6 +20,7 @@ Metrics (see :mod:`hybrid_repro.evaluation.metrics`): ``map`` (full ranking, pri
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
@@ -35,7 +36,7 @@ from hybrid_repro.evaluation.metrics import (
     mono_cross_metrics,
     multilingual_metrics,
 )
-from hybrid_repro.evaluation.ranking import RelevantRanks, embedding_scorer, rank_relevant
+from hybrid_repro.evaluation.ranking import RelevantRanks, ScoreRows, embedding_scorer, rank_relevant
 
 SETTINGS = ("mo", "cr", "mul")
 RESERVED_KEYS = ("dataset", "candidate_text", "checksums", "tie_rule", "settings")
@@ -233,6 +234,23 @@ def evaluate_embeddings(
     settings = _check_settings(settings)
     check_embeddings(dataset, query_emb, cand_emb)
     score_rows = embedding_scorer(query_emb, cand_emb, device)
+    return evaluate_score_rows(
+        dataset, score_rows, settings=settings, queries=queries, chunk_size=chunk_size, progress=progress
+    )
+
+
+def evaluate_score_rows(
+    dataset: LareqaDataset,
+    score_rows: ScoreRows,
+    *,
+    settings: Sequence[str] = SETTINGS,
+    queries: Sequence[int] | None = None,
+    chunk_size: int = 256,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Like :func:`evaluate_embeddings`, for any scorer: ``score_rows(indices)`` returns the
+    questions' score rows over the full candidate pool (``-inf`` = not retrieved)."""
+    settings = _check_settings(settings)
     selected = np.arange(len(dataset.questions)) if queries is None else np.asarray(queries, np.int64)
     ranks = rank_relevant(dataset, selected, score_rows, chunk_size=chunk_size, progress=progress)
     by_target, pooled = _metrics_from_ranks(dataset, ranks)
@@ -323,6 +341,5 @@ def evaluate_run(
             rows[row, candidates] = scores
         return torch.from_numpy(rows)
 
-    ranks = rank_relevant(dataset, selected, score_rows, progress=progress)
-    by_target, pooled = _metrics_from_ranks(dataset, ranks)
-    return EvaluationResult(dataset, (setting,), selected, by_target, pooled, targets)
+    result = evaluate_score_rows(dataset, score_rows, settings=(setting,), queries=selected, progress=progress)
+    return dataclasses.replace(result, cr_targets=targets)
