@@ -117,6 +117,24 @@ def report(params_path: Path) -> None:
 
 
 @cli.command()
+@click.argument("run_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset directory of <lang>.json files, e.g. data/lareqa/xquad-r.")
+@click.option("--setting", required=True, type=click.Choice(["mo", "cr", "mul"]), help="LAReQA setting to score.")
+@click.option("--target", default=None, help="Cr. only: one target language (default: every ordered pair).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the metrics JSON here.")
+@click.option("--allow-missing-queries", is_flag=True, help="Score only the queries the run ranks.")
+@friendly_errors
+def score(run_file: Path, data_dir: Path, setting: str, target: str | None, out: Path | None,
+          allow_missing_queries: bool) -> None:
+    """Score a TREC run file with LAReQA ids (qid Q0 cid rank score tag) in one setting."""
+    from hybrid_repro.evaluation.runfile import score_run_file
+
+    result = score_run_file(run_file, data_dir, setting, target, out=out, require_all_queries=not allow_missing_queries)
+    click.echo(result.format_table(setting))
+
+
+@cli.command()
 @friendly_errors
 def env() -> None:
     """Print versions of python, torch, triton, transformers, dvc, the device and the git revision."""

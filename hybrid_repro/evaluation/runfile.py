@@ -18,10 +18,10 @@ import torch
 from tqdm.auto import tqdm
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.evaluation.lareqa import LareqaDataset
+from hybrid_repro.evaluation.lareqa import LareqaDataset, load_lareqa
 from hybrid_repro.evaluation.ranking import ScoreRows
-from hybrid_repro.evaluation.settings import SETTINGS
-from hybrid_repro.io import atomic_output_file
+from hybrid_repro.evaluation.settings import SETTINGS, EvaluationResult, evaluate_run
+from hybrid_repro.io import atomic_output_file, sha256_file, write_json
 
 Ranking = tuple[str, Sequence[str], Sequence[float]]
 """One query's ranking: (qid, candidate ids, their scores), in any order."""
@@ -149,3 +149,26 @@ def setting_rankings(
             kept = np.isfinite(values)
             order = np.argsort(indices[kept], kind="stable")
             yield qids[q], [cids[i] for i in indices[kept][order]], values[kept][order]
+
+
+def score_run_file(
+    run_path: Path,
+    data_dir: Path,
+    setting: str,
+    target_language: str | None = None,
+    *,
+    out: Path | None = None,
+    require_all_queries: bool = True,
+) -> EvaluationResult:
+    """Score a TREC run file against the dataset in ``data_dir`` in one setting (``hybrid-repro score``).
+
+    With ``out``, writes the metrics document (:meth:`EvaluationResult.to_metrics_json`, with the
+    run file's path and sha256 added) there, atomically.
+    """
+    dataset = load_lareqa(data_dir)
+    run = read_run_file(run_path)
+    result = evaluate_run(dataset, run, setting, target_language, require_all_queries=require_all_queries)
+    if out is not None:
+        extra = {"run_file": str(run_path), "run_sha256": sha256_file(run_path), "target_language": target_language}
+        write_json(out, result.to_metrics_json(extra))
+    return result

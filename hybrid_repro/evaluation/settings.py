@@ -168,13 +168,23 @@ class EvaluationResult:
         return rows
 
     def format_table(self, setting: str) -> str:
-        """A plain-text table of one setting: one line per query language, then the mean."""
+        """A plain-text table of one setting: one line per query language, then the macro mean.
+
+        Column ``n`` is the number of scored queries (in Cr. summed over the language's pairs).
+        """
         summary = self.setting_summary(setting)
         keys = MULTILINGUAL_KEYS if setting == "mul" else MONO_CROSS_KEYS
-        header = f"{self.dataset.name} {setting}".ljust(14) + "".join(key.rjust(15) for key in keys)
+        if setting == "cr":
+            counts: dict[str, int] = {}
+            for pair, row in summary["per_pair"].items():
+                counts[pair.split("-")[0]] = counts.get(pair.split("-")[0], 0) + row["n_queries"]
+        else:
+            counts = summary["n_queries"]
+        header = f"{self.dataset.name} {setting}".ljust(14) + "n".rjust(7) + "".join(key.rjust(15) for key in keys)
         lines = [header, "-" * len(header)]
         for lang, row in [*summary["per_language"].items(), ("mean", summary["mean"])]:
-            lines.append(lang.ljust(14) + "".join(f"{row[key]:15.4f}" for key in keys))
+            count = str(counts.get(lang, sum(counts.values())))
+            lines.append(lang.ljust(14) + count.rjust(7) + "".join(f"{row[key]:15.4f}" for key in keys))
         return "\n".join(lines)
 
 
@@ -328,7 +338,7 @@ def evaluate_run(
     if missing and require_all_queries:
         raise HybridReproError(
             f"run has no ranking for {len(missing)} of the {len(wanted)} queries scored in {setting} "
-            f"(first: {dataset.questions.qid[missing[0]]}); rank every query, or allow missing queries"
+            f"(first: {dataset.questions.qid[missing[0]]}); rank every query, or allow missing queries (score: --allow-missing-queries)"
         )
     selected = np.array([q for q in wanted if q in rankings], np.int64)
     if not selected.size:
