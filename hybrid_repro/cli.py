@@ -116,6 +116,30 @@ def report(params_path: Path) -> None:
     run_report(params)
 
 
+@cli.command("fetch-lareqa")
+@click.argument("dataset", type=click.Choice(["xquad-r", "mlqa-r"]))
+@friendly_errors
+def fetch_lareqa(dataset: str) -> None:
+    """Stage `fetch@DATASET` (pipelines/lareqa): pinned XQuAD-R / MLQA-R files into data/lareqa/DATASET.
+
+    Reads from the directory in HYBRID_REPRO_DATA_MIRROR when set, else downloads; checksums are verified.
+    """
+    from hybrid_repro.stages.baselines import run_fetch_lareqa
+
+    click.echo(f"fetch-lareqa: wrote {run_fetch_lareqa(dataset)}")
+
+
+@cli.command()
+@click.option("--params", "params_path", type=click.Path(dir_okay=False, path_type=Path), show_default=True,
+              default=Path("pipelines/lareqa/params.yaml"), help="Parameters file of the LAReQA baselines pipeline.")
+@friendly_errors
+def baselines(params_path: Path) -> None:
+    """Stage `baselines` (pipelines/lareqa): BM25 and random on XQuAD-R and MLQA-R, and docs/baselines.md."""
+    from hybrid_repro.stages.baselines import load_baselines_params, run_baselines
+
+    run_baselines(load_baselines_params(params_path))
+
+
 @cli.command()
 @click.argument("run_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),

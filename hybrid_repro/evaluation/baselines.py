@@ -46,8 +46,8 @@ import torch
 
 from hybrid_repro.evaluation.lareqa import LareqaDataset
 from hybrid_repro.evaluation.metrics import MONO_CROSS_KEYS, MULTILINGUAL_KEYS
-from hybrid_repro.evaluation.ranking import ScoreRows, rank_relevant
-from hybrid_repro.evaluation.settings import SETTINGS, EvaluationResult, _metrics_from_ranks
+from hybrid_repro.evaluation.ranking import ScoreRows
+from hybrid_repro.evaluation.settings import SETTINGS, EvaluationResult
 
 NO_SPACE_SCRIPTS = ("Han", "Hiragana", "Katakana", "Thai", "Lao", "Khmer", "Myanmar")
 _NO_SPACE_CLASS = "".join(rf"\p{{{script}}}" for script in NO_SPACE_SCRIPTS)
@@ -201,10 +201,3 @@ def expected_random_result(dataset: LareqaDataset) -> EvaluationResult:
             pooled[key][q] = value
     return EvaluationResult(dataset, SETTINGS, np.arange(n_queries), by_target, pooled, dataset.languages)
 
-
-def evaluate_score_rows(dataset: LareqaDataset, score_rows: ScoreRows, *, progress: bool = True) -> EvaluationResult:
-    """All three settings of every question, ranked by ``score_rows`` over the full candidate pool."""
-    queries = np.arange(len(dataset.questions))
-    ranks = rank_relevant(dataset, queries, score_rows, progress=progress)
-    by_target, pooled = _metrics_from_ranks(dataset, ranks)
-    return EvaluationResult(dataset, SETTINGS, queries, by_target, pooled, dataset.languages)

@@ -15,28 +15,28 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Mapping
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
-from tqdm.auto import tqdm
 
 from hybrid_repro.config import Params
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.encode import encode_dataset
 from hybrid_repro.evaluation.heatmap import write_cr_heatmap
-from hybrid_repro.evaluation.lareqa import LareqaDataset, load_lareqa
+from hybrid_repro.evaluation.lareqa import load_lareqa
+from hybrid_repro.evaluation.metrics import MAP_CUTOFF
 from hybrid_repro.evaluation.ranking import ScoreRows, embedding_scorer
-from hybrid_repro.evaluation.runfile import Ranking, write_run_file
+from hybrid_repro.evaluation.runfile import setting_rankings, write_run_file
 from hybrid_repro.evaluation.settings import SETTINGS, EvaluationResult, evaluate_embeddings
 from hybrid_repro.io import atomic_output_dir, atomic_output_file, write_json
 
 LAREQA_DATA_DIR = Path("data/lareqa")
 FETCHED_DATASETS = ("xquad-r", "mlqa-r")
-RUN_TOP_K = 100
-"""Candidates per query kept in the run files (the metrics themselves use full rankings)."""
+RUN_TOP_K = MAP_CUTOFF
+"""Candidates per query kept in the run files: deep enough that mAP@20, R@10 and R@1 computed from a
+run file are exact, small enough for XQuAD-R (about 17 MB per file; top-100 would be 85 MB). The
+metrics documents themselves come from full rankings."""
 
 
 def dataset_directory(params: Params, name: str) -> Path:
@@ -53,40 +53,6 @@ def dataset_directory(params: Params, name: str) -> Path:
     if not directory.is_dir():
         raise HybridReproError(f"dataset {name} not found at {directory}: run {producer} first")
     return directory
-
-
-def setting_rankings(
-    dataset: LareqaDataset,
-    score_rows: ScoreRows,
-    setting: str,
-    *,
-    top_k: int = RUN_TOP_K,
-    chunk_size: int = 256,
-    progress: bool = True,
-) -> Iterator[Ranking]:
-    """Every question's top-``top_k`` candidates in ``setting``, for :func:`write_run_file`.
-
-    Mo.: the question's own language; Cr.: the candidates of all other languages together, so
-    restricting a question's list to one target language gives its Cr. ranking for that pair
-    (truncated where fewer than all its candidates made the top ``top_k``); Mul.: all candidates.
-    """
-    own = torch.from_numpy(dataset.question_lang_index)
-    cand_lang = torch.from_numpy(dataset.candidate_lang_index)
-    cids, qids = dataset.candidates.cid, dataset.questions.qid
-    for start in tqdm(range(0, len(qids), chunk_size), desc=f"run file {setting}", unit="chunk", disable=not progress):
-        chunk = np.arange(start, min(start + chunk_size, len(qids)))
-        scores = score_rows(chunk)
-        same_language = cand_lang[None, :].to(scores.device) == own[chunk][:, None].to(scores.device)
-        if setting == "mo":
-            scores = scores.masked_fill(~same_language, -torch.inf)
-        elif setting == "cr":
-            scores = scores.masked_fill(same_language, -torch.inf)
-        top = scores.topk(min(top_k, scores.shape[1]), dim=1)
-        for q, values, indices in zip(chunk, top.values.cpu().numpy(), top.indices.cpu().numpy()):
-            kept = np.isfinite(values)
-            # dataset order among equal scores, so the run file breaks ties reproducibly
-            order = np.argsort(indices[kept], kind="stable")
-            yield qids[q], [cids[i] for i in indices[kept][order]], values[kept][order]
 
 
 def write_per_query(path: Path, rows: list[dict]) -> None:
@@ -111,13 +77,14 @@ def write_dataset_outputs(
     ``per_query.parquet`` (one row per scored setting/query/target, for paired tests),
     ``cr_heatmap.png`` (Cr. mAP per language pair, Mo. on the diagonal) and
     ``runs/{mo,cr,mul}.trec`` (TREC run files of the top :data:`RUN_TOP_K` candidates per query,
-    see :func:`setting_rankings`).
+    see :func:`~hybrid_repro.evaluation.runfile.setting_rankings`; ``cr.trec`` ranks each question
+    against all other languages together, so its list restricted to one target is that pair's ranking).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     run_files = {}
     for setting in SETTINGS:
         path = out_dir / "runs" / f"{setting}.trec"
-        rankings = setting_rankings(result.dataset, score_rows, setting, progress=progress)
+        rankings = setting_rankings(result.dataset, score_rows, setting, top_k=RUN_TOP_K, progress=progress)
         write_run_file(path, rankings, tag=run_tag, top_k=RUN_TOP_K)
         run_files[setting] = str(path.relative_to(out_dir))
     metrics = result.to_metrics_json({**extra, "run_files": {"top_k": RUN_TOP_K, **run_files}})

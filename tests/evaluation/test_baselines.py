@@ -13,7 +13,6 @@ from test_encode import write_squad_file
 from hybrid_repro.evaluation.baselines import (
     Bm25Ranker,
     bm25_tokenize,
-    evaluate_score_rows,
     expected_random_ap,
     expected_random_metrics,
     expected_random_result,
@@ -21,6 +20,7 @@ from hybrid_repro.evaluation.baselines import (
 )
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.metrics import average_precision, rank_distance, recall_at, reciprocal_rank
+from hybrid_repro.evaluation.settings import evaluate_score_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
