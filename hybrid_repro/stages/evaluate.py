@@ -42,10 +42,12 @@ metrics documents themselves come from full rankings."""
 def dataset_directory(params: Params, name: str) -> Path:
     """Where dataset ``name`` lives; a missing directory is an error naming the stage that writes it."""
     if name == "synth-r":
-        directory, producer = params.translate.out_dir / "eval" / "synth-r", "`hybrid-repro translate` (or `dvc repro translate`)"
+        directory = params.translate.out_dir / "eval" / "synth-r"
+        producer = "`hybrid-repro translate` (or `dvc repro translate`)"
     elif name in FETCHED_DATASETS:
         directory = LAREQA_DATA_DIR / name
-        producer = f"`dvc repro pipelines/lareqa/dvc.yaml:fetch@{name}` (offline: set HYBRID_REPRO_DATA_MIRROR)"
+        producer = (f"`dvc repro pipelines/lareqa/dvc.yaml:fetch@{name}` or `hybrid-repro fetch-lareqa {name}` "
+                    "(offline: set HYBRID_REPRO_DATA_MIRROR to a directory holding the pinned files)")
     else:
         raise HybridReproError(
             f"unknown evaluation dataset {name!r} in evaluate.datasets; known: synth-r, {', '.join(FETCHED_DATASETS)}"
