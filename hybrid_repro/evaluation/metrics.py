@@ -28,13 +28,16 @@ MAP_CUTOFF = 20
 
 
 def _prepare(ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks with padding turned into ``inf``, and the number of relevant candidates per row."""
+    """Each row's ranks sorted ascending, padding turned into ``inf``; and the relevant count per row.
+
+    Sorting makes every sum run in rank order, so results are bit-identical whatever the column order.
+    """
     ranks = np.asarray(ranks, dtype=np.float64)
     if ranks.ndim != 2:
         raise ValueError(f"ranks must be 2-D (queries x relevant), got shape {ranks.shape}")
     valid = ~np.isnan(ranks)
     n_relevant = valid.sum(axis=1)
-    return np.where(valid, ranks, np.inf), n_relevant
+    return np.sort(np.where(valid, ranks, np.inf), axis=1), n_relevant
 
 
 def _per_query(total: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -47,8 +47,9 @@ def _mean(values: np.ndarray) -> float | None:
     return float(kept.mean()) if kept.size else None
 
 
-def _macro(rows: Mapping[str, Mapping[str, float]], keys: Sequence[str]) -> dict[str, float]:
-    return {key: float(np.mean([row[key] for row in rows.values()])) for key in keys}
+def _macro(rows: Mapping[str, Mapping[str, float]], keys: Sequence[str]) -> dict[str, float | None]:
+    """Unweighted mean over the rows; ``None`` when no row was scored (e.g. Cr. with one language)."""
+    return {key: float(np.mean([row[key] for row in rows.values()])) if rows else None for key in keys}
 
 
 @dataclass(frozen=True, eq=False)
@@ -334,11 +335,17 @@ def evaluate_run(
     targets = (target_language,) if target_language else dataset.languages
     rankings = _run_as_indices(dataset, run)
     wanted = _scored_queries(dataset, setting, targets)
+    if not wanted.size:
+        raise HybridReproError(
+            f"no query of {dataset.name} has a relevant candidate among the candidates of setting {setting!r}"
+            + (f" (target {target_language})" if target_language else "")
+        )
     missing = [q for q in wanted if q not in rankings]
     if missing and require_all_queries:
         raise HybridReproError(
             f"run has no ranking for {len(missing)} of the {len(wanted)} queries scored in {setting} "
-            f"(first: {dataset.questions.qid[missing[0]]}); rank every query, or allow missing queries (score: --allow-missing-queries)"
+            f"(first: {dataset.questions.qid[missing[0]]}); rank every query, or allow missing queries "
+            "(hybrid-repro score --allow-missing-queries)"
         )
     selected = np.array([q for q in wanted if q in rankings], np.int64)
     if not selected.size:

@@ -1,0 +1,135 @@
+"""Pinned LAReQA fetch: URLs, checksum verification, mirrors, and all-or-nothing output (no network)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import urllib.error
+from pathlib import Path
+
+import pytest
+from test_lareqa_shared_data import shared_data_dir
+
+from hybrid_repro.errors import HybridReproError
+from hybrid_repro.evaluation import download
+from hybrid_repro.evaluation.download import MIRROR_ENV, PINNED, PinnedDataset, fetch_lareqa
+from hybrid_repro.evaluation.lareqa import load_lareqa
+
+FILES = {
+    "en.json": b'{"version": "1", "data": []}',
+    "de.json": b'{"version": "1", "data": [{"title": "t", "paragraphs": []}]}',
+    "LICENSE": b"licence text\n",
+}
+
+
+@pytest.fixture()
+def tiny_pin(monkeypatch: pytest.MonkeyPatch) -> PinnedDataset:
+    pin = PinnedDataset("owner/repo", "c" * 40, "tiny-r", {name: hashlib.sha256(data).hexdigest() for name, data in FILES.items()})
+    monkeypatch.setitem(PINNED, "tiny-r", pin)
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    return pin
+
+
+class FakeNetwork:
+    """Stands in for urllib.request.urlopen: serves ``files`` by URL and records the requests."""
+
+    def __init__(self, files: dict[str, bytes], fail: Exception | None = None):
+        self.files, self.fail, self.requested = files, fail, []
+
+    def __call__(self, url: str, timeout: float):
+        self.requested.append(url)
+        if self.fail is not None:
+            raise self.fail
+        return io.BytesIO(self.files[url.rsplit("/", 1)[1]])
+
+
+def install(monkeypatch: pytest.MonkeyPatch, network: FakeNetwork) -> FakeNetwork:
+    monkeypatch.setattr(download.urllib.request, "urlopen", network)
+    return network
+
+
+def test_downloads_every_pinned_file_from_its_commit(tmp_path: Path, tiny_pin, monkeypatch):
+    network = install(monkeypatch, FakeNetwork(FILES))
+    fetch_lareqa("tiny-r", tmp_path / "out")
+    assert network.requested == [f"https://raw.githubusercontent.com/owner/repo/{'c' * 40}/tiny-r/{name}" for name in FILES]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == FILES
+    assert load_lareqa(tmp_path / "out").languages == ("de", "en")
+
+
+@pytest.mark.parametrize(
+    ("name", "corrupt", "hint"),
+    [("de.json", FILES["de.json"][:-7], "not valid JSON: truncated"),
+     ("de.json", b'{"version": "2", "data": []}', "valid JSON but different content"),
+     ("LICENSE", b"other", "altered or truncated")],
+)
+def test_checksum_mismatch_names_the_file_and_leaves_nothing(tmp_path: Path, tiny_pin, monkeypatch, name, corrupt, hint):
+    install(monkeypatch, FakeNetwork({**FILES, name: corrupt}))
+    with pytest.raises(HybridReproError, match=rf"checksum mismatch for tiny-r/{re.escape(name)} .*{hint}"):
+        fetch_lareqa("tiny-r", tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_refetch_keeps_the_previous_output(tmp_path: Path, tiny_pin, monkeypatch):
+    install(monkeypatch, FakeNetwork(FILES))
+    fetch_lareqa("tiny-r", tmp_path / "out")
+    install(monkeypatch, FakeNetwork({**FILES, "en.json": b"{"}))
+    with pytest.raises(HybridReproError):
+        fetch_lareqa("tiny-r", tmp_path / "out")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == FILES
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_network_failure_suggests_the_mirror(tmp_path: Path, tiny_pin, monkeypatch):
+    install(monkeypatch, FakeNetwork(FILES, fail=urllib.error.URLError("no route to host")))
+    with pytest.raises(HybridReproError, match=f"cannot download .*en.json: no route to host.*{MIRROR_ENV}"):
+        fetch_lareqa("tiny-r", tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def write_mirror(root: Path, files: dict[str, bytes]) -> Path:
+    (root / "tiny-r").mkdir(parents=True)
+    for name, data in files.items():
+        (root / "tiny-r" / name).write_bytes(data)
+    return root
+
+
+def test_mirror_from_argument_or_environment_replaces_the_network(tmp_path: Path, tiny_pin, monkeypatch):
+    network = install(monkeypatch, FakeNetwork(FILES, fail=AssertionError("network used")))
+    mirror = write_mirror(tmp_path / "mirror", FILES)
+    fetch_lareqa("tiny-r", tmp_path / "a", mirror)
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    fetch_lareqa("tiny-r", tmp_path / "b")
+    assert network.requested == []
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(FILES)
+
+
+def test_mirror_missing_a_language_file_names_it(tmp_path: Path, tiny_pin):
+    mirror = write_mirror(tmp_path / "mirror", {k: v for k, v in FILES.items() if k != "de.json"})
+    with pytest.raises(HybridReproError, match=r"lacks tiny-r/de\.json"):
+        fetch_lareqa("tiny-r", tmp_path / "out", mirror)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_dataset_and_bad_mirror(tmp_path: Path, tiny_pin):
+    with pytest.raises(HybridReproError, match="unknown LAReQA dataset 'squad'"):
+        fetch_lareqa("squad", tmp_path / "out")
+    with pytest.raises(HybridReproError, match="is not a directory"):
+        fetch_lareqa("tiny-r", tmp_path / "out", tmp_path / "nowhere")
+
+
+def test_pins_cover_the_published_languages():
+    assert PINNED["xquad-r"].languages == ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
+    assert PINNED["mlqa-r"].languages == ("ar", "de", "en", "es", "hi", "vi", "zh")
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", ["xquad-r", "mlqa-r"])
+def test_shared_mirror_matches_every_pinned_checksum(tmp_path: Path, monkeypatch, name: str):
+    if not (shared_data_dir() / name).is_dir():
+        pytest.skip(f"pinned {name} files not found under {shared_data_dir()} (set HYBRID_REPRO_SHARED_DATA)")
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    fetch_lareqa(name, tmp_path / name, shared_data_dir())
+    readme = (shared_data_dir() / "README.md").read_text(encoding="utf-8")
+    published = dict((path, digest) for digest, path in re.findall(r"([0-9a-f]{64})  \./(\S+)", readme))
+    assert {f"{name}/{file}": digest for file, digest in PINNED[name].sha256.items()}.items() <= published.items()
