@@ -7,6 +7,7 @@ stage does work: an unknown key, a value out of range or not among the allowed c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -17,6 +18,7 @@ from hybrid_repro.errors import HybridReproError
 
 DEFAULT_PARAMS = Path("params.yaml")
 PROFILES = ("demo",)
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 class Section(BaseModel):
@@ -230,6 +232,10 @@ class Params(Section):
     def _check_runs(self) -> "Params":
         if not self.runs:
             raise ValueError("runs must name at least one run")
+        for name in self.runs:
+            # Run names become DVC parameter paths (`runs.<name>`) and directory names.
+            if not RUN_NAME.fullmatch(name):
+                raise ValueError(f"run name {name!r} may use only letters, digits, '-' and '_' (no '.')")
         return self
 
     def run(self, name: str) -> RunConfig:

@@ -19,20 +19,20 @@ def raw() -> dict:
 def test_committed_params_are_valid():
     params = load_params(REPO / "params.yaml")
     assert params.profile == "demo"
-    assert set(params.runs) >= {"x-x-mono", "x-y", "hybrid-0.5"}
+    assert set(params.runs) >= {"x-x-mono", "x-y", "hybrid"}
 
 
 def test_mono_probability_follows_strategy(raw):
     params = params_from_dict(raw)
     assert params.run("x-x-mono").mono_probability == 1.0
     assert params.run("x-y").mono_probability == 0.0
-    assert params.run("hybrid-0.5").mono_probability == 0.5
+    assert params.run("hybrid").mono_probability == 0.5
 
 
 @pytest.mark.parametrize(
     "path, value, expected",
     [
-        (("runs", "hybrid-0.5", "alpha"), 1.5, "runs.hybrid-0.5.alpha"),
+        (("runs", "hybrid", "alpha"), 1.5, "runs.hybrid.alpha"),
         (("runs", "x-y", "strategy"), "x-z", "runs.x-y.strategy"),
         (("sampler", "batch_size"), 1, "sampler.batch_size"),
         (("train", "lr"), -1e-4, "train.lr"),
@@ -60,10 +60,10 @@ def test_allowed_values_are_listed(raw):
 
 
 def test_hybrid_needs_alpha_and_baselines_refuse_it(raw):
-    raw["runs"]["hybrid-0.5"].pop("alpha")
+    raw["runs"]["hybrid"].pop("alpha")
     with pytest.raises(HybridReproError, match="needs alpha"):
         params_from_dict(raw)
-    raw["runs"]["hybrid-0.5"]["alpha"] = 0.5
+    raw["runs"]["hybrid"]["alpha"] = 0.5
     raw["runs"]["x-y"]["alpha"] = 0.3
     with pytest.raises(HybridReproError, match="only used by strategy 'hybrid'"):
         params_from_dict(raw)
@@ -91,3 +91,9 @@ def test_unreadable_params(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(HybridReproError, match="mapping"):
         load_params(bad)
+
+
+def test_run_names_must_be_dvc_safe(raw):
+    raw["runs"]["hybrid-0.4"] = {"strategy": "hybrid", "alpha": 0.4}
+    with pytest.raises(HybridReproError, match="no '.'"):
+        params_from_dict(raw)

@@ -20,7 +20,7 @@ from hybrid_repro.training.trainer import Trainer, resolve_precision
 REPO = Path(__file__).resolve().parents[2]
 LANGUAGES = ("xa", "xb", "xc")
 SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo")
-RUN = "hybrid-0.5"
+RUN = "hybrid"
 
 
 def _word(index: int) -> str:
