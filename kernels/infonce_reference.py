@@ -46,7 +46,7 @@ def info_nce_reference(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tens
     ``reduction`` is ``"mean"`` or ``"sum"`` over the B rows. The loss is computed in float32, or in
     float64 when ``q`` and ``p`` are float64; it is returned in that dtype as a 0-d tensor.
     """
-    _check_inputs(q, p, labels, reduction, query_ids, passage_ids)
+    check_info_nce_inputs(q, p, labels, reduction, query_ids, passage_ids)
     compute_dtype = torch.float64 if q.dtype == torch.float64 and p.dtype == torch.float64 else torch.float32
     qf, pf = q.to(compute_dtype), p.to(compute_dtype)
     scale_t = scale.to(compute_dtype) if isinstance(scale, Tensor) else torch.tensor(scale, dtype=compute_dtype)
@@ -101,7 +101,7 @@ def _reverse_exclusions(labels: Tensor, query_ids: Tensor | None, positives_as_n
     return excluded
 
 
-def _check_inputs(q: Tensor, p: Tensor, labels: Tensor, reduction: str, query_ids: Tensor | None,
+def check_info_nce_inputs(q: Tensor, p: Tensor, labels: Tensor, reduction: str, query_ids: Tensor | None,
                   passage_ids: Tensor | None) -> None:
     """Reject malformed arguments with a message that says what was expected."""
     if q.dim() != 2 or p.dim() != 2:
