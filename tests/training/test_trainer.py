@@ -59,6 +59,8 @@ def tiny_params(root: Path, **train) -> Params:
                         scratch={"vocab_size": 120, "hidden_size": 16, "num_layers": 1, "num_heads": 2,
                                  "intermediate_size": 32})
     raw["sampler"]["batch_size"] = 4
+    raw["runs"] = {"x-x-mono": {"strategy": "x-x-mono"}, "x-y": {"strategy": "x-y"},
+                   RUN: {"strategy": "hybrid", "alpha": 0.5}}
     raw["train"] = {"lr": 0.003, "warmup_ratio": 0.2, "max_steps": 9, "eval_every": 4, "checkpoint_every": 3,
                     "log_every": 2, "checkpoint_dir": str(root / "checkpoints"), "model_dir": str(root / "models"),
                     "metrics_dir": str(root / "metrics"), **train}
