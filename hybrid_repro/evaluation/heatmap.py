@@ -49,7 +49,8 @@ def write_cr_heatmap(path: str | Path, metrics: Mapping, metric: str = "map", ti
     ax.set_title(title or f"{metrics.get('dataset', '')} Cr. {metric} (diagonal: Mo.)")
     for (row, col), value in np.ndenumerate(matrix):
         if not np.isnan(value):
-            ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value < 0.6 else "black")
+            color = "white" if value < 0.6 else "black"
+            ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
     fig.colorbar(image, ax=ax, label=metric)
     fig.tight_layout()
     try:

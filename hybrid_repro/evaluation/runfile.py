@@ -87,7 +87,9 @@ def read_run_file(path: str | Path) -> dict[str, dict[str, float]]:
     return run
 
 
-def _candidate_scope(dataset: LareqaDataset, setting: str, target_language: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _candidate_scope(
+    dataset: LareqaDataset, setting: str, target_language: str | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(query indices, for each the language its candidates must have: >= 0 that language,
     -1 any language, -2 any language but the query's own)."""
     if setting not in SETTINGS:

@@ -84,7 +84,8 @@ class EvaluationResult:
         return per_language, counts
 
     def _mono(self) -> dict:
-        diagonal = {key: self.by_target[key][np.arange(len(self.queries)), self._query_language()] for key in MONO_CROSS_KEYS}
+        own = (np.arange(len(self.queries)), self._query_language())
+        diagonal = {key: self.by_target[key][own] for key in MONO_CROSS_KEYS}
         per_language, counts = self._language_rows(diagonal, MONO_CROSS_KEYS)
         return {"mean": _macro(per_language, MONO_CROSS_KEYS), "per_language": per_language, "n_queries": counts}
 
@@ -150,6 +151,8 @@ class EvaluationResult:
         for setting in self.settings:
             if setting == "mul":
                 for i, qid in enumerate(qids):
+                    if np.isnan(self.pooled["map"][i]):
+                        continue
                     values = {key: float(self.pooled[key][i]) for key in MULTILINGUAL_KEYS}
                     rows.append({"setting": "mul", "qid": qid, "query_language": langs[query_language[i]],
                                  "target_language": "*", **values})
@@ -183,9 +186,11 @@ class EvaluationResult:
             counts = summary["n_queries"]
         header = f"{self.dataset.name} {setting}".ljust(14) + "n".rjust(7) + "".join(key.rjust(15) for key in keys)
         lines = [header, "-" * len(header)]
-        for lang, row in [*summary["per_language"].items(), ("mean", summary["mean"])]:
-            count = str(counts.get(lang, sum(counts.values())))
-            lines.append(lang.ljust(14) + count.rjust(7) + "".join(f"{row[key]:15.4f}" for key in keys))
+        rows = [*((lang, counts[lang], row) for lang, row in summary["per_language"].items()),
+                ("mean", sum(counts.values()), summary["mean"])]
+        for lang, count, row in rows:
+            cells = "".join("-".rjust(15) if row[key] is None else f"{row[key]:15.4f}" for key in keys)
+            lines.append(lang.ljust(14) + str(count).rjust(7) + cells)
         return "\n".join(lines)
 
 
@@ -268,7 +273,9 @@ def evaluate_score_rows(
     return EvaluationResult(dataset, settings, selected, by_target, pooled, dataset.languages)
 
 
-def _run_as_indices(dataset: LareqaDataset, run: Mapping[str, Mapping[str, float]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def _run_as_indices(
+    dataset: LareqaDataset, run: Mapping[str, Mapping[str, float]]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Run -> {question index: (candidate indices, scores)}, rejecting ids the dataset lacks."""
     q_index, c_index = dataset.question_index(), dataset.candidate_index()
     unknown_q = [qid for qid in run if qid not in q_index]
@@ -299,7 +306,8 @@ def _scored_queries(dataset: LareqaDataset, setting: str, targets: tuple[str, ..
     for q, relevant in enumerate(dataset.relevance):
         own = int(dataset.question_lang_index[q])
         langs = set(dataset.candidate_lang_index[relevant].tolist())
-        if setting == "mul" or (setting == "mo" and own in langs) or (setting == "cr" and (langs & target_index) - {own}):
+        crosses = bool((langs & target_index) - {own})
+        if setting == "mul" or (setting == "mo" and own in langs) or (setting == "cr" and crosses):
             keep.append(q)
     return np.array(keep, np.int64)
 

@@ -25,7 +25,8 @@ FILES = {
 
 @pytest.fixture()
 def tiny_pin(monkeypatch: pytest.MonkeyPatch) -> PinnedDataset:
-    pin = PinnedDataset("owner/repo", "c" * 40, "tiny-r", {name: hashlib.sha256(data).hexdigest() for name, data in FILES.items()})
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in FILES.items()}
+    pin = PinnedDataset("owner/repo", "c" * 40, "tiny-r", digests)
     monkeypatch.setitem(PINNED, "tiny-r", pin)
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     return pin
@@ -52,7 +53,8 @@ def install(monkeypatch: pytest.MonkeyPatch, network: FakeNetwork) -> FakeNetwor
 def test_downloads_every_pinned_file_from_its_commit(tmp_path: Path, tiny_pin, monkeypatch):
     network = install(monkeypatch, FakeNetwork(FILES))
     fetch_lareqa("tiny-r", tmp_path / "out")
-    assert network.requested == [f"https://raw.githubusercontent.com/owner/repo/{'c' * 40}/tiny-r/{name}" for name in FILES]
+    base = f"https://raw.githubusercontent.com/owner/repo/{'c' * 40}/tiny-r"
+    assert network.requested == [f"{base}/{name}" for name in FILES]
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == FILES
     assert load_lareqa(tmp_path / "out").languages == ("de", "en")
 
@@ -63,7 +65,7 @@ def test_downloads_every_pinned_file_from_its_commit(tmp_path: Path, tiny_pin, m
      ("de.json", b'{"version": "2", "data": []}', "valid JSON but different content"),
      ("LICENSE", b"other", "altered or truncated")],
 )
-def test_checksum_mismatch_names_the_file_and_leaves_nothing(tmp_path: Path, tiny_pin, monkeypatch, name, corrupt, hint):
+def test_checksum_mismatch_names_the_file_and_leaves_nothing(tmp_path, tiny_pin, monkeypatch, name, corrupt, hint):
     install(monkeypatch, FakeNetwork({**FILES, name: corrupt}))
     with pytest.raises(HybridReproError, match=rf"checksum mismatch for tiny-r/{re.escape(name)} .*{hint}"):
         fetch_lareqa("tiny-r", tmp_path / "out")

@@ -63,7 +63,8 @@ def test_hand_case_per_query_values():
         ("cr", "a_en", "de"): 1, ("cr", "a_en", "zh"): 1, ("cr", "b_en", "de"): 1 / 3,
         ("cr", "a_de", "en"): 1 / 4, ("cr", "a_de", "zh"): 1 / 2, ("cr", "b_de", "en"): 1,
         ("cr", "a_zh", "en"): 1, ("cr", "a_zh", "de"): 1 / 3,
-        ("mul", "a_en", "*"): 1, ("mul", "b_en", "*"): (1 / 6 + 2 / 9) / 2, ("mul", "a_de", "*"): (1 / 5 + 2 / 8 + 3 / 9) / 3,
+        ("mul", "a_en", "*"): 1, ("mul", "b_en", "*"): (1 / 6 + 2 / 9) / 2,
+        ("mul", "a_de", "*"): (1 / 5 + 2 / 8 + 3 / 9) / 3,
         ("mul", "b_de", "*"): 1, ("mul", "a_zh", "*"): (2 / 4 + 2 / 4 + 3 / 6) / 3,
     }
     assert {key: row["map"] for key, row in rows.items()} == pytest.approx(expected_map)
@@ -154,8 +155,10 @@ def test_run_errors_are_clear():
     one_language = make_dataset({"en": 2}, {"a": {"en": 0}})
     with pytest.raises(HybridReproError, match="no query of hand has a relevant candidate .* 'cr'"):
         evaluate_run(one_language, {"a_en": {"en_1_0": 1.0}}, "cr")
-    assert evaluate_score_rows(one_language, lambda idx: torch.ones(len(idx), 2), progress=False).to_metrics_json()[
-        "settings"]["cr"] == {"mean": dict.fromkeys(["map", "map@20", "r@1", "mrr"]), "per_language": {}, "per_pair": {}}
+    nothing_crosses = evaluate_score_rows(one_language, lambda idx: torch.ones(len(idx), 2), progress=False)
+    assert nothing_crosses.to_metrics_json()["settings"]["cr"] == {
+        "mean": dict.fromkeys(["map", "map@20", "r@1", "mrr"]), "per_language": {}, "per_pair": {}}
+    assert nothing_crosses.format_table("cr").splitlines()[-1].split() == ["mean", "0", "-", "-", "-", "-"]
 
 
 def test_embeddings_path_checks_its_inputs_and_ignores_chunking():
@@ -251,7 +254,9 @@ def reordered(ds: LareqaDataset, rng: np.random.Generator) -> LareqaDataset:
     return LareqaDataset(
         name=ds.name, candidate_text=ds.candidate_text, languages=tuple(langs),
         questions=Questions(*(pick(getattr(ds.questions, f), q_order) for f in ("qid", "id", "lang", "text"))),
-        candidates=Candidates(*(pick(getattr(ds.candidates, f), order) for f in ("cid", "lang", "sentence", "context"))),
+        candidates=Candidates(
+            *(pick(getattr(ds.candidates, f), order) for f in ("cid", "lang", "sentence", "context"))
+        ),
         relevance=tuple(np.sort(new_position[ds.relevance[q]]) for q in q_order),
         checksums=ds.checksums,
     )
