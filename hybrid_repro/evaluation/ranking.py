@@ -79,8 +79,9 @@ def _padded_relevance(dataset: LareqaDataset, queries: np.ndarray) -> tuple[np.n
 def _count_at_least(scores: torch.Tensor, relevant: torch.Tensor, blocks: tuple[tuple[int, int], ...]) -> torch.Tensor:
     """``counts[q, j, l]`` = #candidates of language block ``l`` with score >= ``relevant[q, j]``."""
     threshold = relevant.unsqueeze(2)
+    # int32 accumulation sums the boolean mask markedly faster than the default int64
     return torch.stack(
-        [(scores[:, None, start:stop] >= threshold).sum(dim=2) for start, stop in blocks], dim=2
+        [(scores[:, None, start:stop] >= threshold).sum(dim=2, dtype=torch.int32) for start, stop in blocks], dim=2
     )
 
 
