@@ -158,6 +158,29 @@ def score(run_file: Path, data_dir: Path, setting: str, target: str | None, out:
     click.echo(result.format_table(setting))
 
 
+@cli.command("bench-kernel")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("benchmarks/kernel"), show_default=True, help="Folder for results.json/.txt and the plot.")
+@click.option("--sizes", help="Comma-separated B = N values [GPU: 1024,4096,16384,65536; CPU: 256,1024].")
+@click.option("--dims", help="Comma-separated embedding dims [GPU: 384,768,1024; CPU: 64].")
+@click.option("--dtypes", help="Comma-separated among bf16, fp16, fp32 [GPU: bf16,fp32; CPU: fp32,bf16].")
+@click.option("--modes", help="Comma-separated among fwd, fwd+bwd [both].")
+@click.option("--providers", help="Comma-separated among triton, torch, torch-compile, torch-chunked, inf-cl, memeff.")
+@click.option("--symmetric", is_flag=True, help="Benchmark the symmetric loss (memeff's CLIP loss joins).")
+@click.option("--warmup-ms", type=int, default=25, show_default=True, help="Warm-up per cell.")
+@click.option("--rep-ms", type=int, default=100, show_default=True, help="Timed repetitions per cell.")
+@friendly_errors
+def bench_kernel(out_dir: Path, warmup_ms: int, rep_ms: int, symmetric: bool, **lists: str | None) -> None:
+    """Time and memory of the fused Triton InfoNCE against PyTorch and third-party losses."""
+    import torch
+
+    from hybrid_repro.bench_kernel import config_from_options, run_bench_kernel
+
+    config = config_from_options(torch.cuda.is_available(), symmetric=symmetric, warmup_ms=warmup_ms, rep_ms=rep_ms,
+                                 **lists)
+    run_bench_kernel(out_dir, config, echo=click.echo)
+
+
 @cli.command()
 @friendly_errors
 def env() -> None:

@@ -116,7 +116,8 @@ def check_info_nce_inputs(q: Tensor, p: Tensor, labels: Tensor, reduction: str, 
     if labels.shape != (batch,) or labels.dtype not in (torch.int32, torch.int64):
         raise HybridReproError(f"labels must be an int32/int64 tensor of shape ({batch},), "
                                f"got {labels.dtype} of shape {tuple(labels.shape)}")
-    if bool(((labels < 0) | (labels >= n_passages)).any()):
+    # The range check reads device data (a host sync); under torch.compile it would split the graph.
+    if not torch.compiler.is_compiling() and bool(((labels < 0) | (labels >= n_passages)).any()):
         raise HybridReproError(f"labels must lie in [0, {n_passages}) (the passage rows)")
     if reduction not in REDUCTIONS:
         raise HybridReproError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
