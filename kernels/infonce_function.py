@@ -94,7 +94,7 @@ class InfoNCEFunction(torch.autograd.Function):
     def forward(ctx, q, p, scale, labels, query_ids, passage_ids, reduction, symmetric, positives_as_negatives,
                 tiles):
         scale_vec = scale.detach().to(device=q.device, dtype=torch.float32).reshape(1).contiguous()
-        tiles = tiles or choose_tiles(q.shape[0], q.dtype, q.device)
+        tiles = tiles or choose_tiles(q.shape[0], p.shape[0], q.dtype, q.device)
         directions = directions_for(q, p, labels, query_ids, passage_ids, symmetric, positives_as_negatives)
         row_losses = torch.zeros((), dtype=torch.float32, device=q.device)
         lses = []
@@ -126,6 +126,6 @@ class InfoNCEFunction(torch.autograd.Function):
         weight = grad_loss.detach().to(torch.float32) * row_weight(q.shape[0], reduction, symmetric)
         d_scale = None
         if ctx.needs_input_grad[2]:
-            d_scale = (dscale_rows.sum() * weight).reshape(scale.shape).to(scale.dtype)
+            d_scale = (dscale_rows.sum() * weight).reshape(scale.shape).to(device=scale.device, dtype=scale.dtype)
         return (d_q.mul_(weight).to(q.dtype), d_p.mul_(weight).to(p.dtype), d_scale,
                 None, None, None, None, None, None, None)

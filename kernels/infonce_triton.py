@@ -222,22 +222,29 @@ class TileConfig:
                 raise HybridReproError(f"TileConfig.{name} must be a power of two >= 16, got {value}")
 
 
-def choose_tiles(n_rows: int, dtype: torch.dtype, device: torch.device) -> TileConfig:
+def choose_tiles(n_rows: int, n_cols: int, dtype: torch.dtype, device: torch.device) -> TileConfig:
     """A fixed heuristic (no autotuning, so the interpreter and the GPU take the same path).
 
     In the interpreter the smallest tiles keep every multi-tile path exercised on small test shapes.
     On a GPU: 128-row tiles for 16-bit inputs, 64 for fp32 (whose ``ieee`` dots use no tensor cores),
-    halved while that leaves fewer row tiles than multiprocessors, so small batches still fill the chip.
+    and 64-column tiles; each is halved (down to 32) while the kernel gridded over it would have
+    fewer programs than multiprocessors, so small batches still spread over the chip. Untuned:
+    the benchmark is where these choices get measured.
     """
     if device.type != "cuda":
         return TileConfig(16, 16, 16)
-    block_m = 128 if dtype in (torch.float16, torch.bfloat16) else 64
     multiprocessors = torch.cuda.get_device_properties(device).multi_processor_count
-    while block_m > 32 and triton.cdiv(n_rows, block_m) < multiprocessors:
-        block_m //= 2
+
+    def fit(block: int, extent: int) -> int:
+        while block > 32 and triton.cdiv(extent, block) < multiprocessors:
+            block //= 2
+        return block
+
+    block_n = fit(64, n_cols)
     if dtype == torch.float32:
-        return TileConfig(block_m, 64, 32, num_warps=4, num_stages=2)
-    return TileConfig(block_m, 64, 64, num_warps=8 if block_m == 128 else 4, num_stages=3)
+        return TileConfig(fit(64, n_rows), block_n, 32, num_warps=4, num_stages=2)
+    block_m = fit(128, n_rows)
+    return TileConfig(block_m, block_n, 64, num_warps=8 if block_m == 128 else 4, num_stages=3)
 
 
 def dot_precision(dtype: torch.dtype) -> str:

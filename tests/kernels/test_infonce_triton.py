@@ -232,7 +232,7 @@ def _relative_error(value, reference):
 @pytest.mark.gpu
 @requires_cuda
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
-@pytest.mark.parametrize("shape", [(1, 1, 7), (33, 67, 129), (257, 514, 384), (1000, 2000, 768)])
+@pytest.mark.parametrize("shape", [(1, 3, 7), (33, 67, 129), (257, 514, 384), (1000, 2000, 768)])
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_gpu_error_at_most_twice_torch_same_dtype(dtype, shape, symmetric):
     """||kernel - float64|| / ||float64|| <= 2 x the same for PyTorch in ``dtype`` + one unit roundoff."""
@@ -322,3 +322,16 @@ def test_gpu_offsets_past_2_pow_31_elements():
     expected = info_nce_reference(q.detach(), p.detach(), labels, 20.0)
     assert math.isclose(loss.item(), expected.item(), rel_tol=1e-3, abs_tol=1e-3)
     assert torch.isfinite(p.grad[-batch:].float()).all() and p.grad[-batch:].float().abs().sum() > 0
+
+
+def test_tile_heuristic_shrinks_tiles_to_fill_the_gpu(monkeypatch):
+    from types import SimpleNamespace
+
+    from hybrid_repro.kernels.infonce_triton import TileConfig, choose_tiles
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(multi_processor_count=132))
+    cuda = torch.device("cuda")
+    assert choose_tiles(65536, 65536, torch.bfloat16, cuda) == TileConfig(128, 64, 64, num_warps=8, num_stages=3)
+    assert choose_tiles(1024, 2048, torch.bfloat16, cuda) == TileConfig(32, 32, 64, num_warps=4, num_stages=3)
+    assert choose_tiles(16384, 16384, torch.float32, cuda) == TileConfig(64, 64, 32, num_warps=4, num_stages=2)
+    assert choose_tiles(5, 5, torch.float32, torch.device("cpu")) == TileConfig(16, 16, 16)
