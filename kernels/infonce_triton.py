@@ -223,28 +223,35 @@ class TileConfig:
 
 
 def choose_tiles(n_rows: int, n_cols: int, dtype: torch.dtype, device: torch.device) -> TileConfig:
-    """A fixed heuristic (no autotuning, so the interpreter and the GPU take the same path).
+    """Tiles for ``n_rows`` x ``n_cols`` logits: a fixed heuristic, no autotuning.
 
-    In the interpreter the smallest tiles keep every multi-tile path exercised on small test shapes.
-    On a GPU: 128-row tiles for 16-bit inputs, 64 for fp32 (whose ``ieee`` dots use no tensor cores),
-    and 64-column tiles; each is halved (down to 32) while the kernel gridded over it would have
-    fewer programs than multiprocessors, so small batches still spread over the chip. Untuned:
-    the benchmark is where these choices get measured.
+    In the interpreter the smallest tiles keep every multi-tile path exercised on small test shapes;
+    on a GPU see :func:`tiles_for`.
     """
     if device.type != "cuda":
         return TileConfig(16, 16, 16)
-    multiprocessors = torch.cuda.get_device_properties(device).multi_processor_count
+    return tiles_for(n_rows, n_cols, dtype, torch.cuda.get_device_properties(device).multi_processor_count)
+
+
+def tiles_for(n_rows: int, n_cols: int, dtype: torch.dtype, multiprocessors: int) -> TileConfig:
+    """GPU tiles: 128-row tiles for 16-bit inputs (64 for fp32, whose 'ieee' dots run on FMA units),
+    64-column tiles, each halved (down to 32) while the kernel gridded over it would have fewer
+    programs than multiprocessors, so small batches still spread over the chip.
+
+    8 warps for tiles of 64 x 64 or more, else 4: the choice without register spills for every
+    kernel on sm_90 (``python -m hybrid_repro.kernels.infonce_aot``), except 36 bytes in fp32
+    32 x 64. Speed is untuned: the benchmark is where these choices get measured.
+    """
 
     def fit(block: int, extent: int) -> int:
         while block > 32 and triton.cdiv(extent, block) < multiprocessors:
             block //= 2
         return block
 
-    block_n = fit(64, n_cols)
-    if dtype == torch.float32:
-        return TileConfig(fit(64, n_rows), block_n, 32, num_warps=4, num_stages=2)
-    block_m = fit(128, n_rows)
-    return TileConfig(block_m, block_n, 64, num_warps=8 if block_m == 128 else 4, num_stages=3)
+    fp32 = dtype == torch.float32
+    block_m, block_n = fit(64 if fp32 else 128, n_rows), fit(64, n_cols)
+    return TileConfig(block_m, block_n, 32 if fp32 else 64, num_warps=8 if block_m * block_n >= 64 * 64 else 4,
+                      num_stages=2 if fp32 else 3)
 
 
 def dot_precision(dtype: torch.dtype) -> str:

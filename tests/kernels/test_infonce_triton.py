@@ -324,14 +324,10 @@ def test_gpu_offsets_past_2_pow_31_elements():
     assert torch.isfinite(p.grad[-batch:].float()).all() and p.grad[-batch:].float().abs().sum() > 0
 
 
-def test_tile_heuristic_shrinks_tiles_to_fill_the_gpu(monkeypatch):
-    from types import SimpleNamespace
+def test_tile_heuristic_shrinks_tiles_to_fill_the_gpu():
+    from hybrid_repro.kernels.infonce_triton import TileConfig, choose_tiles, tiles_for
 
-    from hybrid_repro.kernels.infonce_triton import TileConfig, choose_tiles
-
-    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(multi_processor_count=132))
-    cuda = torch.device("cuda")
-    assert choose_tiles(65536, 65536, torch.bfloat16, cuda) == TileConfig(128, 64, 64, num_warps=8, num_stages=3)
-    assert choose_tiles(1024, 2048, torch.bfloat16, cuda) == TileConfig(32, 32, 64, num_warps=4, num_stages=3)
-    assert choose_tiles(16384, 16384, torch.float32, cuda) == TileConfig(64, 64, 32, num_warps=4, num_stages=2)
+    assert tiles_for(65536, 65536, torch.bfloat16, 132) == TileConfig(128, 64, 64, num_warps=8, num_stages=3)
+    assert tiles_for(1024, 2048, torch.bfloat16, 132) == TileConfig(32, 32, 64, num_warps=4, num_stages=3)
+    assert tiles_for(16384, 16384, torch.float32, 132) == TileConfig(64, 64, 32, num_warps=8, num_stages=2)
     assert choose_tiles(5, 5, torch.float32, torch.device("cpu")) == TileConfig(16, 16, 16)
