@@ -110,6 +110,10 @@ def _accumulate_product(DST, dst_idx, dst_ok, stride_dst, weights, SRC, src_idx,
         dst_mask = dst_ok[:, None] & k_ok[None, :]
         acc = tl.dot(weights, src, tl.load(dst_ptrs, mask=dst_mask, other=0.0), input_precision=DOT_PRECISION)
         tl.store(dst_ptrs, acc, mask=dst_mask)
+    # The caller's next tile reads these rows back, and the threads that load an element need not
+    # be the ones that stored it (load and dot-result layouts differ): a block-wide barrier makes
+    # this program's global stores visible to all its threads first.
+    tl.debug_barrier()
 
 
 @triton.jit
