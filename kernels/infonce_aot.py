@@ -1,7 +1,8 @@
 """Compile the InfoNCE kernels for a Hopper GPU (sm_90) on a machine without one, and report resources.
 
 ``python -m hybrid_repro.kernels.infonce_aot`` prints, for each kernel and each tile configuration the
-heuristic :func:`~hybrid_repro.kernels.infonce_triton.choose_tiles` can pick, the registers per
+heuristic :func:`~hybrid_repro.kernels.infonce_triton.choose_tiles` can pick (as BLOCK_M x BLOCK_N x
+BLOCK_K the kernel is launched with), the registers per
 thread, spilled bytes, shared memory, whether the inner ``d`` loop is software-pipelined (async
 copies) and which matrix instructions were emitted (``wgmma`` on Hopper, else ``mma.sync`` or FMA).
 It catches compile errors and register spills without a GPU; it measures no speed.
@@ -27,7 +28,7 @@ from triton.backends.nvidia.compiler import get_ptxas
 from triton.compiler import ASTSource
 
 from hybrid_repro.kernels import infonce_triton as kernels
-from hybrid_repro.kernels.infonce_triton import TileConfig, dot_precision, tiles_for
+from hybrid_repro.kernels.infonce_triton import TileConfig, dot_precision, kernel_blocks, tiles_for
 
 HOPPER = GPUTarget("cuda", 90, 32)
 KERNELS = ("_forward_kernel", "_backward_rows_kernel", "_backward_cols_kernel")
@@ -73,7 +74,8 @@ class CompileReport:
 
     def line(self) -> str:
         t = self.tiles
-        return (f"{self.kernel:22} {self.dtype:5} {t.block_m:>3}x{t.block_n:<3}x{t.block_k:<3} w{t.num_warps} "
+        block_m, block_n = kernel_blocks(self.kernel, t)
+        return (f"{self.kernel:22} {self.dtype:5} {block_m:>3}x{block_n:<3}x{t.block_k:<3} w{t.num_warps} "
                 f"s{t.num_stages}  regs {self.registers:>3}  spill {self.spilled_bytes:>4} B  "
                 f"shared {self.shared_bytes // 1024:>3} KiB  async {self.async_copies:>2}  "
                 f"wgmma {self.wgmma}  mma.sync {self.mma_sync}")
@@ -87,7 +89,8 @@ def compile_for_hopper(kernel: str, dtype: torch.dtype, tiles: TileConfig) -> Co
     types = _signature(fn, ELEMENT[dtype])
     attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
              if types[name].startswith("*") or name in ALIGNED_INTS}
-    constants = dict(HAS_A=True, HAS_B=True, BLOCK_M=tiles.block_m, BLOCK_N=tiles.block_n, BLOCK_K=tiles.block_k,
+    block_m, block_n = kernel_blocks(kernel, tiles)
+    constants = dict(HAS_A=True, HAS_B=True, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=tiles.block_k,
                      DOT_PRECISION=dot_precision(dtype))
     compiled = triton.compile(ASTSource(fn, types, constexprs=constants, attrs=attrs), target=HOPPER,
                               options=dict(num_warps=tiles.num_warps, num_stages=tiles.num_stages))

@@ -243,8 +243,9 @@ def tiles_for(n_rows: int, n_cols: int, dtype: torch.dtype, multiprocessors: int
     programs than multiprocessors, so small batches still spread over the chip.
 
     8 warps for tiles of 64 x 64 or more, else 4: the choice without register spills for every
-    kernel on sm_90 (``python -m hybrid_repro.kernels.infonce_aot``), except 36 bytes in fp32
-    32 x 64. Speed is untuned: the benchmark is where these choices get measured.
+    kernel on sm_90 (``python -m hybrid_repro.kernels.infonce_aot``) except the fp32 32 x 64
+    backward kernels (under 40 bytes). Speed is untuned: the benchmark is where these choices get
+    measured.
     """
 
     def fit(block: int, extent: int) -> int:
@@ -286,10 +287,25 @@ class Direction:
     def _shape_args(self) -> list[int]:
         return [self.rows.shape[0], self.cols.shape[0], self.rows.shape[1], self.rows.stride(0), self.cols.stride(0)]
 
-    def _flags(self, tiles: TileConfig) -> dict:
-        return dict(HAS_A=self.group_a is not None, HAS_B=self.group_b is not None, BLOCK_M=tiles.block_m,
-                    BLOCK_N=tiles.block_n, BLOCK_K=tiles.block_k, DOT_PRECISION=dot_precision(self.rows.dtype),
+    def _flags(self, kernel: str, tiles: TileConfig) -> dict:
+        block_m, block_n = kernel_blocks(kernel, tiles)
+        return dict(HAS_A=self.group_a is not None, HAS_B=self.group_b is not None, BLOCK_M=block_m,
+                    BLOCK_N=block_n, BLOCK_K=tiles.block_k, DOT_PRECISION=dot_precision(self.rows.dtype),
                     num_warps=tiles.num_warps, num_stages=tiles.num_stages)
+
+
+def kernel_blocks(kernel: str, tiles: TileConfig) -> tuple[int, int]:
+    """(BLOCK_M, BLOCK_N) each kernel is launched with.
+
+    The forward kernel takes the tiles as given. A backward kernel owns ``own`` gradient rows
+    (``own x d`` fp32) and sweeps the other side in tiles of ``sweep``: per swept tile it does
+    ``4 * own * sweep * d`` FLOPs (logit recompute and gradient matmul) and reads and writes its
+    accumulator once (``8 * own * d`` bytes), ``sweep / 2`` FLOP per byte. So both backward kernels
+    own the smaller side and sweep the larger: for bf16 128 x 64 tiles, 64 FLOP/B instead of 32.
+    """
+    own, sweep = min(tiles.block_m, tiles.block_n), max(tiles.block_m, tiles.block_n)
+    return {"_forward_kernel": (tiles.block_m, tiles.block_n), "_backward_rows_kernel": (own, sweep),
+            "_backward_cols_kernel": (sweep, own)}[kernel]
 
 
 def forward_direction(direction: Direction, scale: Tensor, tiles: TileConfig) -> tuple[Tensor, Tensor]:
@@ -299,7 +315,7 @@ def forward_direction(direction: Direction, scale: Tensor, tiles: TileConfig) ->
     target_dot = torch.empty_like(lse)
     grid = (triton.cdiv(n_rows, tiles.block_m),)
     _forward_kernel[grid](direction.rows, direction.cols, direction.targets, *direction._group_args(), scale,
-                          lse, target_dot, *direction._shape_args(), **direction._flags(tiles))
+                          lse, target_dot, *direction._shape_args(), **direction._flags("_forward_kernel", tiles))
     return lse, target_dot
 
 
@@ -313,9 +329,10 @@ def backward_direction(direction: Direction, scale: Tensor, lse: Tensor, d_rows:
     n_rows, n_cols = direction.rows.shape[0], direction.cols.shape[0]
     dscale_rows = torch.empty(n_rows, dtype=torch.float32, device=direction.rows.device)
     common = [direction.rows, direction.cols, direction.targets, *direction._group_args(), scale, lse]
-    flags = direction._flags(tiles)
-    _backward_rows_kernel[(triton.cdiv(n_rows, tiles.block_m),)](
-        *common, d_rows, dscale_rows, *direction._shape_args(), d_rows.stride(0), **flags)
-    _backward_cols_kernel[(triton.cdiv(n_cols, tiles.block_n),)](
-        *common, d_cols, *direction._shape_args(), d_cols.stride(0), **flags)
+    rows_flags = direction._flags("_backward_rows_kernel", tiles)
+    cols_flags = direction._flags("_backward_cols_kernel", tiles)
+    _backward_rows_kernel[(triton.cdiv(n_rows, rows_flags["BLOCK_M"]),)](
+        *common, d_rows, dscale_rows, *direction._shape_args(), d_rows.stride(0), **rows_flags)
+    _backward_cols_kernel[(triton.cdiv(n_cols, cols_flags["BLOCK_N"]),)](
+        *common, d_cols, *direction._shape_args(), d_cols.stride(0), **cols_flags)
     return dscale_rows
