@@ -228,7 +228,8 @@ def _with_prefixes(corpus: Iterable[str], settings: EncodingSettings) -> Iterabl
 def _from_hub(name: str, revision: str):
     """Model and tokenizer of hub checkpoint ``name`` at the pinned ``revision``."""
     try:
-        model = AutoModel.from_pretrained(name, revision=revision)
+        # float32 master weights whatever dtype the checkpoint was saved in; bf16 comes from autocast.
+        model = AutoModel.from_pretrained(name, revision=revision, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
     except OSError as exc:
         raise HybridReproError(f"cannot download model {name!r} at revision {revision!r}: {exc} "

@@ -6,6 +6,9 @@ so), compute the loss in float32 with ``labels = arange(B)``, then AdamW with gr
 and a linear warm-up / linear decay schedule. Weight decay skips biases and normalisation weights
 (every one-dimensional parameter), as is usual for transformers.
 
+Length: ``max_steps`` optimisation steps when set, otherwise ``epochs`` whole sampler epochs (their
+batch counts are known in advance, so the schedule can decay to the last step).
+
 Validation: every ``eval_every`` steps and after the last one, the same loss over fixed validation
 batches (eval mode, no gradients). The weights with the lowest validation loss are kept and become
 the final model; with ``patience``, training stops after that many validations without a new best.

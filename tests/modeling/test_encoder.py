@@ -168,14 +168,14 @@ def test_hub_models_are_downloaded_at_the_pinned_revision(monkeypatch):
 
     def fake(kind, returned):
         def from_pretrained(name, revision=None, **kwargs):
-            calls.append((kind, name, revision))
+            calls.append((kind, name, revision, kwargs.get("dtype")))
             return returned
         return from_pretrained
 
     monkeypatch.setattr(encoder_module.AutoModel, "from_pretrained", fake("model", tiny.model))
     monkeypatch.setattr(encoder_module.AutoTokenizer, "from_pretrained", fake("tokenizer", tiny.tokenizer))
     hub = Encoder.build(model_config(source="hub", name="org/encoder", revision="0123abc", pooling="mean"), None, 0)
-    assert calls == [("model", "org/encoder", "0123abc"), ("tokenizer", "org/encoder", "0123abc")]
+    assert calls == [("model", "org/encoder", "0123abc", torch.float32), ("tokenizer", "org/encoder", "0123abc", None)]
     assert hub.settings.pooling == "mean"
     assert hub.encode(["the red fox"], "query", 1, progress=False).shape == (1, SCRATCH.hidden_size)
 
