@@ -32,6 +32,10 @@ def info_nce_triton(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tensor,
     if q.device.type != "cuda" and not INTERPRETED:
         raise HybridReproError(f"the Triton InfoNCE kernel needs CUDA tensors, got {q.device}; "
                                "use the torch implementation (loss.impl: torch) or set TRITON_INTERPRET=1")
+    index_devices = {t.device for t in (labels, query_ids, passage_ids) if t is not None}
+    if index_devices != {q.device} or p.device != q.device:
+        raise HybridReproError(f"q, p, labels and ids must be on one device, got q on {q.device}, p on {p.device}, "
+                               f"indices on {sorted(str(d) for d in index_devices)}")
     if isinstance(scale, Tensor):
         if scale.numel() != 1:
             raise HybridReproError(f"scale must be a number or a 1-element tensor, got shape {tuple(scale.shape)}")

@@ -200,6 +200,15 @@ def test_rejects_unsupported_dtypes():
         info_nce_triton(q.float(), p.half(), torch.tensor([0, 1]), 1.0)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device")
+def test_rejects_labels_on_another_device():
+    from hybrid_repro.kernels.infonce_function import info_nce_triton
+
+    q, p = torch.zeros(2, 16, device=DEVICE), torch.zeros(3, 16, device=DEVICE)
+    with pytest.raises(HybridReproError, match="one device"):
+        info_nce_triton(q, p, torch.tensor([0, 1]), 1.0)
+
+
 def test_tile_config_rejects_bad_blocks():
     from hybrid_repro.kernels.infonce_triton import TileConfig
 
