@@ -111,6 +111,7 @@ class InfoNCEFunction(torch.autograd.Function):
         return row_losses * row_weight(q.shape[0], reduction, symmetric)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
         q, p, scale, labels, query_ids, passage_ids, *lses = ctx.saved_tensors
         reduction, symmetric, positives_as_negatives, tiles = ctx.options
