@@ -108,6 +108,9 @@ class ScratchModelConfig(Section):
     num_layers: int = Field(2, ge=1)
     num_heads: int = Field(4, ge=1)
     intermediate_size: int = Field(256, ge=8)
+    # Hidden and attention dropout. Drawing the masks is a large share of a CPU step for a model
+    # this small, so the demo may turn it off.
+    dropout: float = Field(0.1, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> "ScratchModelConfig":

@@ -96,7 +96,8 @@ class Encoder(nn.Module):
         config = BertConfig(
             vocab_size=len(tokenizer), hidden_size=scratch.hidden_size, num_hidden_layers=scratch.num_layers,
             num_attention_heads=scratch.num_heads, intermediate_size=scratch.intermediate_size,
-            max_position_embeddings=longest, type_vocab_size=2, pad_token_id=tokenizer.pad_token_id)
+            max_position_embeddings=longest, type_vocab_size=2, pad_token_id=tokenizer.pad_token_id,
+            hidden_dropout_prob=scratch.dropout, attention_probs_dropout_prob=scratch.dropout)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = BertModel(config)

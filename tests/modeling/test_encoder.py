@@ -187,3 +187,12 @@ def test_hub_download_failure_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(encoder_module.AutoModel, "from_pretrained", unreachable)
     with pytest.raises(HybridReproError, match="revision 'deadbeef'"):
         Encoder.build(model_config(source="hub", name="org/encoder", revision="deadbeef"), None, 0)
+
+
+@pytest.mark.parametrize("dropout, repeatable", [(0.0, True), (0.5, False)])
+def test_scratch_dropout_setting_reaches_the_model(dropout, repeatable):
+    scratch = SCRATCH.model_copy(update={"dropout": dropout})
+    model = Encoder.build(ModelConfig(scratch=scratch), CORPUS, seed=3).train()
+    with torch.no_grad():
+        first, second = (model.forward_texts(["the red fox lives"], "passage") for _ in range(2))
+    assert torch.equal(first, second) == repeatable
