@@ -319,7 +319,12 @@ class Trainer:
         self._checkpoint_step = self.progress.step
         # Last, so that nothing above draws from the restored generators.
         restore_rng_state(state["rng"])
-        tqdm.write(f"train {self.run_name}: resuming from the checkpoint at step {self.progress.step} of {self.total_steps}")
+        if self.progress.finished:
+            tqdm.write(f"train {self.run_name}: the checkpoint holds the finished run (step {self.progress.step}); "
+                       "writing its outputs again")
+        else:
+            tqdm.write(f"train {self.run_name}: resuming from the checkpoint at step {self.progress.step} of "
+                       f"{self.total_steps}")
         return True
 
     # ------------------------------------------------------------------ outputs

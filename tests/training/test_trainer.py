@@ -117,7 +117,7 @@ def fail_at_step(monkeypatch, step: int, error: Exception) -> None:
     monkeypatch.setattr(Trainer, "_train_step", train_step)
 
 
-def test_resuming_after_a_crash_gives_the_same_run(tmp_path, monkeypatch):
+def test_resuming_after_a_crash_gives_the_same_run(tmp_path, monkeypatch, capsys):
     # 9 steps cross an epoch boundary; checkpoints at 3 and 6; validations at 4, 8 and 9.
     write_tiny_data(tmp_path / "straight")
     straight = train(tmp_path / "straight")
@@ -129,6 +129,7 @@ def test_resuming_after_a_crash_gives_the_same_run(tmp_path, monkeypatch):
             train(tmp_path / "crashed")
     assert read_checkpoint(tmp_path / "crashed" / "checkpoints" / RUN).state["progress"]["step"] == 6
     resumed = train(tmp_path / "crashed")
+    assert "resuming from the checkpoint at step 6 of 9" in capsys.readouterr().out
 
     assert_same_weights(final_weights(straight), final_weights(resumed))
     last = read_checkpoint(straight.train.checkpoint_dir / RUN), read_checkpoint(resumed.train.checkpoint_dir / RUN)
@@ -190,7 +191,7 @@ def test_outputs_record_every_step_batch_and_a_summary(root, capsys):
     assert "PyTorch reference" in capsys.readouterr().out
 
 
-def test_finished_run_only_rewrites_its_outputs(root, monkeypatch):
+def test_finished_run_only_rewrites_its_outputs(root, monkeypatch, capsys):
     first = train(root)
     weights = final_weights(first)
     (first.train.metrics_dir / f"{RUN}.json").unlink()
@@ -200,14 +201,17 @@ def test_finished_run_only_rewrites_its_outputs(root, monkeypatch):
 
     monkeypatch.setattr(Trainer, "_train_step", no_training)
     again = train(root)
+    assert "holds the finished run (step 9)" in capsys.readouterr().out
     assert_same_weights(weights, final_weights(again))
     assert json.loads((again.train.metrics_dir / f"{RUN}.json").read_text())["steps"] == 9
 
 
-def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, capsys):
     write_tiny_data(tmp_path / "a")
     train(tmp_path / "a", lr=0.01)
+    capsys.readouterr()
     changed = train(tmp_path / "a", lr=0.002)
+    assert "ignoring the checkpoint" in capsys.readouterr().out
     write_tiny_data(tmp_path / "b")
     fresh = train(tmp_path / "b", lr=0.002)
     assert_same_weights(final_weights(changed), final_weights(fresh))
