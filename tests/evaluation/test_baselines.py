@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,8 @@ from hybrid_repro.evaluation.baselines import (
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.metrics import average_precision, rank_distance, recall_at, reciprocal_rank
 from hybrid_repro.evaluation.settings import evaluate_score_rows
+from test_lareqa_shared_data import shared_data_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_data() -> Path:
-    return Path(os.environ.get("HYBRID_REPRO_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
 def test_tokenizer_chinese_gives_character_unigrams_and_bigrams():
@@ -126,7 +121,7 @@ def test_bm25_rows_are_exact_full_scores(random_fixture: Path):
 
 @pytest.mark.shared_data
 def test_bm25_beats_random_on_an_xquad_r_subset():
-    directory = shared_data() / "xquad-r"
+    directory = shared_data_dir() / "xquad-r"
     if not directory.is_dir():
         pytest.skip(f"pinned XQuAD-R files not found at {directory} (set HYBRID_REPRO_SHARED_DATA)")
     dataset = load_lareqa(directory, languages=["en", "th", "zh"])
