@@ -442,5 +442,6 @@ def run_bench_kernel(out_dir: Path, config: BenchConfig | None = None, device: t
     with atomic_output_dir(out_dir) as tmp:
         write_json(tmp / "results.json", result)
         (tmp / "results.txt").write_text(note + "\n" + table + "\n", encoding="utf-8")
-        plot(cells, tmp / "kernel_bench.png", f"InfoNCE, {result['environment']['device']}")
+        title = f"InfoNCE, {result['environment']['device']}" + ("" if on_gpu else " - CPU wall clock, no GPU timing")
+        plot(cells, tmp / "kernel_bench.png", title)
     return result

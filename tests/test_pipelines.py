@@ -1,0 +1,42 @@
+"""Every DVC pipeline in the repository calls real CLI commands with options that parse."""
+
+import shlex
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from hybrid_repro.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINES = [ROOT / "dvc.yaml", *sorted((ROOT / "pipelines").glob("*/dvc.yaml"))]
+
+
+def _stage_commands(pipeline: Path) -> list[tuple[str, str]]:
+    """(stage name, command) pairs, with foreach placeholders filled by a sample value."""
+    stages = yaml.safe_load(pipeline.read_text())["stages"]
+    commands = []
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        commands.append((name, body["cmd"].replace("${key}", "x-y").replace("${item}", "xquad-r")))
+    return commands
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_stage_commands_parse(pipeline):
+    for stage, command in _stage_commands(pipeline):
+        program, subcommand, *args = shlex.split(command)
+        assert program == "hybrid-repro", f"{stage}: {command}"
+        context = click.Context(cli)
+        command_obj = cli.get_command(context, subcommand)
+        assert command_obj is not None, f"{stage}: unknown command {subcommand!r}"
+        command_obj.make_context(subcommand, args, parent=context)  # raises on an unknown or malformed option
+
+
+def test_kernel_benchmark_is_opt_in():
+    root_stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert "bench-kernel" not in root_stages, "a plain `dvc repro` must not time the kernel"
+    kernel = yaml.safe_load((ROOT / "pipelines/kernel/dvc.yaml").read_text())["stages"]["bench-kernel"]
+    # cache: false keeps the results in git, next to the lock that pins them.
+    assert kernel["outs"] == [{"benchmarks/kernel": {"cache": False}}]
