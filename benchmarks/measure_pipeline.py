@@ -5,9 +5,9 @@ Measures a cold run, as on a fresh clone: it first deletes the training checkpoi
 evaluation embedding cache. Then it runs ``dvc repro --force --single-item STAGE`` for each stage in
 pipeline order and records, per stage, the wall time, the peak resident memory of the process tree
 (``os.wait4`` rusage covers the dvc process and the stage command it waits for) and the share of CPU
-time the hypervisor stole during the stage (``steal`` in ``/proc/stat``): on a shared virtual machine a high steal share means
-the wall time says more about the neighbours than about the code. Writes
-``benchmarks/pipeline_demo_cpu.json``.
+time the hypervisor stole during the stage (``steal`` in ``/proc/stat``): on a shared virtual
+machine a high steal share means the wall time says more about the neighbours than about the code.
+Writes ``benchmarks/pipeline_demo_cpu.json``.
 
 Usage (from the repository root, inside the project's virtual environment):
     python benchmarks/measure_pipeline.py
@@ -71,7 +71,8 @@ def main() -> None:
     clear_warm_state()
     rows = [measure(stage) for stage in stage_names()]
     result = {
-        "what": "demo dvc pipeline from a cold start (no checkpoints, no embedding cache), each stage forced once in order",
+        "what": ("demo dvc pipeline from a cold start (no checkpoints, no embedding cache), "
+                 "each stage forced once in order"),
         "machine": {"cpu_cores": os.cpu_count(), **environment_summary()},
         "stages": rows,
         "total_wall_s": round(sum(row["wall_s"] for row in rows), 2),
