@@ -20,7 +20,7 @@ from hybrid_repro.evaluation.baselines import (
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.metrics import average_precision, rank_distance, recall_at, reciprocal_rank
 from hybrid_repro.evaluation.settings import evaluate_score_rows
-from test_lareqa_shared_data import shared_data_dir
+from test_lareqa_shared_data import shared_dataset_dir
 
 
 
@@ -121,10 +121,7 @@ def test_bm25_rows_are_exact_full_scores(random_fixture: Path):
 
 @pytest.mark.shared_data
 def test_bm25_beats_random_on_an_xquad_r_subset():
-    directory = shared_data_dir() / "xquad-r"
-    if not directory.is_dir():
-        pytest.skip(f"pinned XQuAD-R files not found at {directory} (set HYBRID_REPRO_SHARED_DATA)")
-    dataset = load_lareqa(directory, languages=["en", "th", "zh"])
+    dataset = load_lareqa(shared_dataset_dir("xquad-r"), languages=["en", "th", "zh"])
     bm25 = evaluate_score_rows(dataset, Bm25Ranker(dataset, progress=False).score_rows, progress=False)
     bm25_metrics = bm25.to_metrics_json()["settings"]
     chance = expected_random_result(dataset).to_metrics_json()["settings"]

@@ -9,7 +9,7 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-from test_lareqa_shared_data import shared_data_dir
+from test_lareqa_shared_data import shared_data_dir, shared_dataset_dir
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation import download
@@ -128,8 +128,7 @@ def test_pins_cover_the_published_languages():
 @pytest.mark.shared_data
 @pytest.mark.parametrize("name", ["xquad-r", "mlqa-r"])
 def test_shared_mirror_matches_every_pinned_checksum(tmp_path: Path, monkeypatch, name: str):
-    if not (shared_data_dir() / name).is_dir():
-        pytest.skip(f"pinned {name} files not found under {shared_data_dir()} (set HYBRID_REPRO_SHARED_DATA)")
+    shared_dataset_dir(name)
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     fetch_lareqa(name, tmp_path / name, shared_data_dir())
     readme = (shared_data_dir() / "README.md").read_text(encoding="utf-8")

@@ -31,11 +31,17 @@ def _load(name: str) -> LareqaDataset:
     return load_lareqa(shared_data_dir() / name)
 
 
-def shared_dataset(name: str) -> LareqaDataset:
-    """The pinned dataset ``name`` (cached per session), or a skip naming where it was looked for."""
+def shared_dataset_dir(name: str) -> Path:
+    """The folder of the pinned dataset ``name``, or a skip naming where it was looked for."""
     directory = shared_data_dir() / name
     if not directory.is_dir():
         pytest.skip(f"pinned {name} files not found at {directory} (set HYBRID_REPRO_SHARED_DATA)")
+    return directory
+
+
+def shared_dataset(name: str) -> LareqaDataset:
+    """The pinned dataset ``name`` (cached per session), or a skip naming where it was looked for."""
+    shared_dataset_dir(name)
     return _load(name)
 
 
