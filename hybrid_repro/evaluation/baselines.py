@@ -113,11 +113,6 @@ def random_score_rows(dataset: LareqaDataset, seed: int) -> ScoreRows:
     return score_rows
 
 
-def _harmonic_prefix(n: int) -> np.ndarray:
-    """``h[r] = sum_{i=1..r} 1/i`` for r = 0..n."""
-    return np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
-
-
 def expected_random_ap(n_candidates: int, n_relevant: int, k: int | None = None) -> float:
     """Expected AP (or AP@k) of a uniformly random ranking; formula in the module docstring."""
     n, r = _checked_pool(n_candidates, n_relevant)

@@ -31,8 +31,6 @@ class RelevantRanks:
     Ranks are 1-based and pessimistic; ``inf`` marks a relevant candidate that was not retrieved.
     """
 
-    query: np.ndarray
-    """(n,) indices into the dataset's questions."""
     candidate_language: np.ndarray
     """(n, max_relevant) language index of each relevant candidate, -1 in padding."""
     own_language_rank: np.ndarray
@@ -112,4 +110,4 @@ def rank_relevant(
         mask = relevant_mask[rows]
         own[rows] = np.where(mask, np.where(retrieved, own_counts.cpu().numpy(), np.inf), np.nan)
         pooled[rows] = np.where(mask, np.where(retrieved, counts.sum(dim=2).cpu().numpy(), np.inf), np.nan)
-    return RelevantRanks(query=queries, candidate_language=language, own_language_rank=own, pooled_rank=pooled)
+    return RelevantRanks(candidate_language=language, own_language_rank=own, pooled_rank=pooled)

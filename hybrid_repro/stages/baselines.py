@@ -21,19 +21,19 @@ from pydantic import Field, ValidationError
 
 from hybrid_repro.config import Section, _format_validation_error
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.evaluation.baselines import Bm25Ranker, expected_random_result, random_score_rows
+from hybrid_repro.evaluation.baselines import (BM25_B, BM25_K1, Bm25Ranker, expected_random_result,
+                                              random_score_rows)
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.settings import SETTINGS, evaluate_score_rows
 from hybrid_repro.io import atomic_output_dir, atomic_output_file
 from hybrid_repro.stages.evaluate import FETCHED_DATASETS, LAREQA_DATA_DIR, summary_line, write_dataset_outputs
 
 DEFAULT_BASELINES_PARAMS = Path("pipelines/lareqa/params.yaml")
-RANKERS = ("bm25", "random")
 
 
 class Bm25Params(Section):
-    k1: float = Field(0.9, gt=0)
-    b: float = Field(0.4, ge=0, le=1)
+    k1: float = Field(BM25_K1, gt=0)
+    b: float = Field(BM25_B, ge=0, le=1)
 
 
 class RandomParams(Section):

@@ -28,7 +28,8 @@ from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.metrics import MAP_CUTOFF
 from hybrid_repro.evaluation.ranking import ScoreRows, embedding_scorer
 from hybrid_repro.evaluation.runfile import setting_rankings, write_run_file
-from hybrid_repro.evaluation.settings import SETTINGS, EvaluationResult, evaluate_embeddings
+from hybrid_repro.evaluation.settings import (SETTINGS, EvaluationResult, check_embeddings,
+                                              evaluate_score_rows)
 from hybrid_repro.io import atomic_output_dir, atomic_output_file, write_json
 
 LAREQA_DATA_DIR = Path("data/lareqa")
@@ -82,7 +83,6 @@ def write_dataset_outputs(
     see :func:`~hybrid_repro.evaluation.runfile.setting_rankings`; ``cr.trec`` ranks each question
     against all other languages together, so its list restricted to one target is that pair's ranking).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
     run_files = {}
     for setting in SETTINGS:
         path = out_dir / "runs" / f"{setting}.trec"
@@ -130,14 +130,15 @@ def run_evaluate(params: Params, run_name: str) -> None:
             encoded = encode_dataset(
                 encoder, dataset, batch_size=config.batch_size, cache_dir=config.cache_dir, settings=encoding
             )
-            result = evaluate_embeddings(dataset, encoded.queries, encoded.candidates)
+            check_embeddings(dataset, encoded.queries, encoded.candidates)
+            scorer = embedding_scorer(encoded.queries, encoded.candidates)
+            result = evaluate_score_rows(dataset, scorer)
             extra = {
                 "run": run_name,
                 "model_fingerprint": encoded.settings["fingerprint"],
                 "encoding": encoded.settings,
                 "embedding_cache_hits": encoded.cache_hits,
             }
-            scorer = embedding_scorer(encoded.queries, encoded.candidates)
             metrics = write_dataset_outputs(out / name, result, scorer, extra, run_tag=run_name)
             lines.append(summary_line(f"evaluate {run_name} {name}", metrics))
     print("\n".join(lines) + f"\n(wrote {config.out_dir / run_name} in {time.perf_counter() - started:.1f}s)")
