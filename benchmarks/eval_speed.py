@@ -98,20 +98,15 @@ def measure(cache_dir: Path, threads: int) -> dict:
 
 
 def machine() -> dict:
+    """CPU model and usable cores, then the versions and git revision of ``hybrid-repro env``."""
     import numpy
-    import torch
+
+    from hybrid_repro.envinfo import environment_summary
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    return {
-        "cpu": cpu,
-        "cores_available": len(os.sched_getaffinity(0)),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "torch": torch.__version__,
-        "device": "cpu",
-    }
+    return {"cpu": cpu, "cores_available": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+            "numpy": numpy.__version__, **environment_summary()}
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ def info_nce_triton(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tensor,
     ``q`` and ``p`` must share a dtype among fp32, fp16 and bf16 and live on a CUDA device (or on
     the CPU when Triton runs in interpreter mode). ``tiles`` overrides the tile heuristic.
     """
-    check_info_nce_inputs(q, p, labels, reduction, query_ids, passage_ids)
+    check_info_nce_inputs(q, p, labels, scale, reduction, query_ids, passage_ids)
     if q.dtype != p.dtype or q.dtype not in SUPPORTED_DTYPES:
         raise HybridReproError(f"the Triton InfoNCE kernel takes q and p of one dtype among fp32/fp16/bf16, "
                                f"got {q.dtype} and {p.dtype}; use the torch implementation for others")
@@ -36,11 +36,9 @@ def info_nce_triton(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tensor,
     if index_devices != {q.device} or p.device != q.device:
         raise HybridReproError(f"q, p, labels and ids must be on one device, got q on {q.device}, p on {p.device}, "
                                f"indices on {sorted(str(d) for d in index_devices)}")
-    if isinstance(scale, Tensor):
-        if scale.numel() != 1:
-            raise HybridReproError(f"scale must be a number or a 1-element tensor, got shape {tuple(scale.shape)}")
-    else:
-        scale = torch.tensor(float(scale), dtype=torch.float32, device=q.device)
+    if not isinstance(scale, Tensor):
+        # torch.full fills on the device; torch.tensor(x, device=cuda) would copy from the host and sync.
+        scale = torch.full((), float(scale), dtype=torch.float32, device=q.device)
     return InfoNCEFunction.apply(q, p, scale, labels, query_ids, passage_ids, reduction, symmetric,
                                  positives_as_negatives, tiles)
 

@@ -46,11 +46,11 @@ def info_nce_reference(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tens
     ``reduction`` is ``"mean"`` or ``"sum"`` over the B rows. The loss is computed in float32, or in
     float64 when ``q`` and ``p`` are float64; it is returned in that dtype as a 0-d tensor.
     """
-    check_info_nce_inputs(q, p, labels, reduction, query_ids, passage_ids)
+    check_info_nce_inputs(q, p, labels, scale, reduction, query_ids, passage_ids)
     compute_dtype = torch.float64 if q.dtype == torch.float64 and p.dtype == torch.float64 else torch.float32
     qf, pf = q.to(compute_dtype), p.to(compute_dtype)
-    scale_t = scale.to(compute_dtype) if isinstance(scale, Tensor) else torch.tensor(scale, dtype=compute_dtype)
-    scale_t = scale_t.to(q.device)
+    # A Python float multiplies as is: building a device tensor from it would wait for the stream.
+    scale_t = scale.to(device=q.device, dtype=compute_dtype) if isinstance(scale, Tensor) else float(scale)
     rows = torch.arange(q.shape[0], device=q.device)
 
     forward_excluded = _forward_exclusions(labels, p.shape[0], query_ids, passage_ids, positives_as_negatives)
@@ -101,8 +101,8 @@ def _reverse_exclusions(labels: Tensor, query_ids: Tensor | None, positives_as_n
     return excluded
 
 
-def check_info_nce_inputs(q: Tensor, p: Tensor, labels: Tensor, reduction: str, query_ids: Tensor | None,
-                  passage_ids: Tensor | None) -> None:
+def check_info_nce_inputs(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tensor, reduction: str,
+                          query_ids: Tensor | None, passage_ids: Tensor | None) -> None:
     """Reject malformed arguments with a message that says what was expected."""
     if q.dim() != 2 or p.dim() != 2:
         raise HybridReproError(f"q and p must be 2-D (rows x dim), got shapes {tuple(q.shape)} and {tuple(p.shape)}")
@@ -119,6 +119,8 @@ def check_info_nce_inputs(q: Tensor, p: Tensor, labels: Tensor, reduction: str, 
     # The range check reads device data (a host sync); under torch.compile it would split the graph.
     if not torch.compiler.is_compiling() and bool(((labels < 0) | (labels >= n_passages)).any()):
         raise HybridReproError(f"labels must lie in [0, {n_passages}) (the passage rows)")
+    if isinstance(scale, Tensor) and scale.numel() != 1:
+        raise HybridReproError(f"scale must be a number or a 1-element tensor, got shape {tuple(scale.shape)}")
     if reduction not in REDUCTIONS:
         raise HybridReproError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if (query_ids is None) != (passage_ids is None):

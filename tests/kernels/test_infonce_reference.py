@@ -136,10 +136,11 @@ def test_low_precision_inputs_compute_in_float32():
     (dict(query_ids=torch.tensor([0, 1])), "given together"),
     (dict(q=torch.zeros(4, 3)), "B <= N"),
     (dict(p=torch.zeros(3, 2)), "embedding dim"),
+    (dict(scale=torch.ones(2)), "1-element tensor"),
 ])
 def test_rejects_malformed_arguments(kwargs, message):
-    args = dict(q=torch.zeros(2, 3), p=torch.zeros(3, 3), labels=torch.tensor([0, 1]))
+    args = dict(q=torch.zeros(2, 3), p=torch.zeros(3, 3), labels=torch.tensor([0, 1]), scale=1.0)
     args.update(kwargs)
-    q, p, labels = args.pop("q"), args.pop("p"), args.pop("labels")
+    q, p, labels, scale = args.pop("q"), args.pop("p"), args.pop("labels"), args.pop("scale")
     with pytest.raises(HybridReproError, match=message):
-        info_nce_reference(q, p, labels, 1.0, **args)
+        info_nce_reference(q, p, labels, scale, **args)
