@@ -103,12 +103,15 @@ class Encoder(nn.Module):
             model = BertModel(config)
         return cls(model, tokenizer, settings)
 
-    def save(self, directory: str | os.PathLike) -> None:
-        """Write model, tokenizer and ``encoder.json`` to ``directory``, replacing it atomically."""
+    def save(self, directory: str | os.PathLike) -> str:
+        """Write model, tokenizer and ``encoder.json`` to ``directory``, replacing it atomically;
+        return the fingerprint written there."""
+        fingerprint = self.fingerprint
         with atomic_output_dir(directory) as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            write_json(tmp / SETTINGS_FILE, {**dataclasses.asdict(self.settings), "fingerprint": self.fingerprint})
+            write_json(tmp / SETTINGS_FILE, {**dataclasses.asdict(self.settings), "fingerprint": fingerprint})
+        return fingerprint
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "Encoder":

@@ -175,9 +175,14 @@ class HybridBatchSampler:
             self._step += 1
             yield batch
 
+    def num_batches(self, epoch: int) -> int:
+        """The number of batches ``epoch`` holds, without materialising them."""
+        _check_count("epoch", epoch)
+        return len(self._plan(epoch))
+
     def __len__(self) -> int:
         """The number of batches in the current epoch (all of them, not only those left)."""
-        return len(self._plan(self._epoch))
+        return self.num_batches(self._epoch)
 
     def state_dict(self) -> dict:
         """``{"epoch": e, "step": s}``: ``s`` batches of epoch ``e`` have been yielded."""

@@ -35,7 +35,6 @@ import contextlib
 import csv
 import dataclasses
 import io
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from hybrid_repro.config import TrainConfig
+from hybrid_repro.data.jsonl import write_jsonl
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_dir, write_json
 from hybrid_repro.modeling.encoder import Encoder
@@ -175,24 +175,17 @@ class Trainer:
 
     def _remaining_batches(self) -> Iterator[Batch]:
         """Batches from the sampler's current position, epoch after epoch, without end."""
+        # Every epoch has at least one batch: the sampler checks that it can fill one when built.
         while True:
-            position = self.sampler.state_dict()
-            yielded = False
-            for batch in self.sampler:
-                yielded = True
-                yield batch
-            if not yielded and position["step"] == 0:
-                raise HybridReproError(f"the sampler planned no batches for epoch {position['epoch']}; "
-                                       "lower sampler.batch_size or add training data")
-            self.sampler.set_epoch(position["epoch"] + 1)
+            epoch = self.sampler.state_dict()["epoch"]
+            yield from self.sampler
+            self.sampler.set_epoch(epoch + 1)
 
     def _count_total_steps(self) -> int:
         if self.cfg.max_steps is not None:
             return self.cfg.max_steps
-        per_epoch = [len(self.sampler.epoch_batches(epoch)) for epoch in range(self.cfg.epochs)]
-        if not all(per_epoch):
-            raise HybridReproError("the sampler plans an epoch without batches; lower sampler.batch_size")
-        return sum(per_epoch)
+        # Last epoch first, so the sampler's one cached plan is epoch 0's, where training starts.
+        return sum(self.sampler.num_batches(epoch) for epoch in reversed(range(self.cfg.epochs)))
 
     def _train_step(self, batch: Batch) -> dict[str, Any]:
         step = self.progress.step + 1
@@ -331,11 +324,10 @@ class Trainer:
     def _write_outputs(self) -> dict[str, Any]:
         progress = self.progress
         self.encoder.model.load_state_dict(self.best_state)
-        self.encoder.save(self.model_path)
+        fingerprint = self.encoder.save(self.model_path)
         with atomic_output_dir(self.metrics_path) as tmp:
             (tmp / "steps.csv").write_text(_steps_csv(progress.steps_log), encoding="utf-8")
-            (tmp / "batches.jsonl").write_text(
-                "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in progress.batches_log), encoding="utf-8")
+            write_jsonl(tmp / "batches.jsonl", progress.batches_log)
         summary = {
             "run": self.run_name,
             "steps": progress.step,
@@ -352,7 +344,7 @@ class Trainer:
             "loss": self.loss_fn.describe(),
             "device": str(self.device),
             "precision": "bf16" if self.autocast_dtype is not None else "fp32",
-            "model_fingerprint": self.encoder.fingerprint,
+            "model_fingerprint": fingerprint,
         }
         write_json(self.summary_path, summary)
         return summary

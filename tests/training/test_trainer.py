@@ -191,6 +191,18 @@ def test_outputs_record_every_step_batch_and_a_summary(root, capsys):
     assert "PyTorch reference" in capsys.readouterr().out
 
 
+def test_without_max_steps_training_runs_every_planned_epoch(tmp_path):
+    counts = {}
+    for epochs in (1, 2):
+        write_tiny_data(tmp_path / str(epochs))
+        params = train(tmp_path / str(epochs), max_steps=None, epochs=epochs, eval_every=100, checkpoint_every=100)
+        summary = json.loads((params.train.metrics_dir / f"{RUN}.json").read_text())
+        batches = (params.train.metrics_dir / RUN / "batches.jsonl").read_text().splitlines()
+        assert summary["planned_steps"] == summary["steps"] == len(batches)
+        counts[epochs] = summary["steps"]
+    assert counts[2] > counts[1] > 0
+
+
 def test_finished_run_only_rewrites_its_outputs(root, monkeypatch, capsys):
     first = train(root)
     weights = final_weights(first)
