@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -25,6 +25,9 @@ class Section(BaseModel):
     """Base for every section: unknown keys are errors, values are immutable after load."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+SectionT = TypeVar("SectionT", bound=Section)
 
 
 class SyntheticConfig(Section):
@@ -263,18 +266,18 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def params_from_dict(raw: object, source: str = "params") -> Params:
-    """Validate an already-parsed mapping; raise HybridReproError with every problem found."""
+def params_from_dict(raw: object, source: str = "params", model: type[SectionT] = Params) -> SectionT:
+    """Validate an already-parsed mapping as ``model``; raise HybridReproError with every problem found."""
     if not isinstance(raw, dict):
         raise HybridReproError(f"{source} must be a YAML mapping of sections, got {type(raw).__name__}")
     try:
-        return Params.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise HybridReproError(_format_validation_error(exc, source)) from exc
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
-    """Read and validate a params file."""
+def load_params(path: str | Path = DEFAULT_PARAMS, model: type[SectionT] = Params) -> SectionT:
+    """Read and validate a params file as ``model`` (the pipeline's :class:`Params` unless given)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -286,4 +289,4 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise HybridReproError(f"params file {path} is not valid YAML: {exc}") from exc
-    return params_from_dict(raw, str(path))
+    return params_from_dict(raw, str(path), model)

@@ -16,11 +16,9 @@ import time
 from pathlib import Path
 from typing import Literal, Mapping
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from hybrid_repro.config import Section, _format_validation_error
-from hybrid_repro.errors import HybridReproError
+from hybrid_repro.config import Section, load_params
 from hybrid_repro.evaluation.baselines import (BM25_B, BM25_K1, Bm25Ranker, expected_random_result,
                                               random_score_rows)
 from hybrid_repro.evaluation.lareqa import load_lareqa
@@ -57,17 +55,7 @@ class BaselinesParams(Section):
 
 def load_baselines_params(path: str | Path = DEFAULT_BASELINES_PARAMS) -> BaselinesConfig:
     """Read and validate the baselines pipeline's params file."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise HybridReproError(f"params file {path} not found (run from the repository root or pass --params)") from exc
-    except yaml.YAMLError as exc:
-        raise HybridReproError(f"params file {path} is not valid YAML: {exc}") from exc
-    try:
-        return BaselinesParams.model_validate(raw).baselines
-    except ValidationError as exc:
-        raise HybridReproError(_format_validation_error(exc, str(path))) from exc
+    return load_params(path, BaselinesParams).baselines
 
 
 def run_fetch_lareqa(name: str, data_dir: Path = LAREQA_DATA_DIR) -> Path:

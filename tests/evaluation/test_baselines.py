@@ -17,10 +17,11 @@ from hybrid_repro.evaluation.baselines import (
     expected_random_result,
     random_score_rows,
 )
+from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.metrics import average_precision, rank_distance, recall_at, reciprocal_rank
 from hybrid_repro.evaluation.settings import evaluate_score_rows
-from test_lareqa_shared_data import shared_dataset_dir
+from test_lareqa_shared_data import REPO_ROOT, shared_dataset_dir
 
 
 
@@ -129,3 +130,15 @@ def test_bm25_beats_random_on_an_xquad_r_subset():
         assert bm25_metrics["mo"]["per_language"][lang]["map"] > 0.6
         assert chance["mo"]["per_language"][lang]["map"] < 0.01
     assert bm25_metrics["mul"]["mean"]["map"] > 10 * chance["mul"]["mean"]["map"]
+
+
+def test_baselines_params_are_validated_like_the_pipeline_params(tmp_path):
+    from hybrid_repro.stages.baselines import load_baselines_params
+
+    assert load_baselines_params(REPO_ROOT / "pipelines/lareqa/params.yaml").bm25.k1 > 0
+    bad = tmp_path / "params.yaml"
+    bad.write_text("baselines:\n  bm25: {k1: -1}\n")
+    with pytest.raises(HybridReproError, match=r"(?s)invalid parameters .*baselines\.bm25\.k1"):
+        load_baselines_params(bad)
+    with pytest.raises(HybridReproError, match="not found"):
+        load_baselines_params(tmp_path / "missing.yaml")
