@@ -6,7 +6,7 @@ The heatmap writer (:mod:`hybrid_repro.evaluation.heatmap`, matplotlib) and the 
 
 from hybrid_repro.evaluation.lareqa import LareqaDataset, load_lareqa
 from hybrid_repro.evaluation.metrics import TIE_RULE
-from hybrid_repro.evaluation.runfile import read_run_file, setting_rankings, write_run_file
+from hybrid_repro.evaluation.runfile import read_run_file, rankings_by_setting, setting_rankings, write_run_file
 from hybrid_repro.evaluation.ranking import embedding_scorer
 from hybrid_repro.evaluation.settings import (
     SETTINGS,
@@ -27,6 +27,7 @@ __all__ = [
     "evaluate_score_rows",
     "load_lareqa",
     "read_run_file",
+    "rankings_by_setting",
     "setting_rankings",
     "write_run_file",
 ]

@@ -131,26 +131,64 @@ def setting_rankings(
     that pair (truncated where not all of them made the top ``top_k``). Mul.: all candidates.
     Which of several candidates tied at the cut-off is kept is unspecified.
     """
+    queries, scope = _candidate_scope(dataset, setting, target_language)
+    for _, ranking in _top_k_rankings(dataset, score_rows, queries, {setting: scope}, top_k, chunk_size, progress):
+        yield ranking
+
+
+def rankings_by_setting(
+    dataset: LareqaDataset,
+    score_rows: ScoreRows,
+    settings: Sequence[str] = SETTINGS,
+    *,
+    top_k: int = 100,
+    chunk_size: int = 256,
+    progress: bool = True,
+) -> dict[str, list[Ranking]]:
+    """:func:`setting_rankings` of several settings (Cr. without a target) from one scoring pass."""
+    if not settings:
+        raise HybridReproError("rankings_by_setting needs at least one setting")
+    scopes = {}
+    for setting in settings:
+        queries, scopes[setting] = _candidate_scope(dataset, setting, None)
+    rankings: dict[str, list[Ranking]] = {setting: [] for setting in settings}
+    for setting, ranking in _top_k_rankings(dataset, score_rows, queries, scopes, top_k, chunk_size, progress):
+        rankings[setting].append(ranking)
+    return rankings
+
+
+def _top_k_rankings(
+    dataset: LareqaDataset,
+    score_rows: ScoreRows,
+    queries: np.ndarray,
+    scopes: dict[str, np.ndarray],
+    top_k: int,
+    chunk_size: int,
+    progress: bool,
+) -> Iterator[tuple[str, Ranking]]:
+    """(setting, ranking) per query and setting; each chunk of queries is scored once for every setting."""
     if top_k < 1:
         raise HybridReproError(f"top_k must be at least 1, got {top_k}")
-    queries, scope = _candidate_scope(dataset, setting, target_language)
     cand_lang = torch.from_numpy(dataset.candidate_lang_index)[None, :]
     own_lang = torch.from_numpy(dataset.question_lang_index)
     cids, qids = dataset.candidates.cid, dataset.questions.qid
-    for start in tqdm(range(0, len(queries), chunk_size), desc=f"run {setting}", unit="chunk", disable=not progress):
+    desc = f"run {'/'.join(scopes)}"
+    for start in tqdm(range(0, len(queries), chunk_size), desc=desc, unit="chunk", disable=not progress):
         chunk = queries[start : start + chunk_size]
-        scores = score_rows(chunk)
-        device = scores.device
-        wanted = torch.from_numpy(scope[start : start + chunk_size])[:, None].to(device)
+        all_scores = score_rows(chunk)
+        device = all_scores.device
         lang = cand_lang.to(device)
-        allowed = (wanted == -1) | (lang == wanted) | ((wanted == -2) & (lang != own_lang[chunk][:, None].to(device)))
-        scores = scores.masked_fill(~allowed, -torch.inf)
-        top = scores.topk(min(top_k, scores.shape[1]), dim=1)
-        for q, values, indices in zip(chunk.tolist(), top.values.cpu().numpy(), top.indices.cpu().numpy()):
-            # dataset order among equal scores, so write_run_file breaks ties reproducibly
-            kept = np.isfinite(values)
-            order = np.argsort(indices[kept], kind="stable")
-            yield qids[q], [cids[i] for i in indices[kept][order]], values[kept][order]
+        own = own_lang[chunk][:, None].to(device)
+        for setting, scope in scopes.items():
+            wanted = torch.from_numpy(scope[start : start + chunk_size])[:, None].to(device)
+            allowed = (wanted == -1) | (lang == wanted) | ((wanted == -2) & (lang != own))
+            scores = all_scores.masked_fill(~allowed, -torch.inf)
+            top = scores.topk(min(top_k, scores.shape[1]), dim=1)
+            for q, values, indices in zip(chunk.tolist(), top.values.cpu().numpy(), top.indices.cpu().numpy()):
+                # dataset order among equal scores, so write_run_file breaks ties reproducibly
+                kept = np.isfinite(values)
+                order = np.argsort(indices[kept], kind="stable")
+                yield setting, (qids[q], [cids[i] for i in indices[kept][order]], values[kept][order])
 
 
 def score_run_file(

@@ -27,7 +27,7 @@ from hybrid_repro.evaluation.heatmap import write_cr_heatmap
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.metrics import MAP_CUTOFF
 from hybrid_repro.evaluation.ranking import ScoreRows, embedding_scorer
-from hybrid_repro.evaluation.runfile import setting_rankings, write_run_file
+from hybrid_repro.evaluation.runfile import rankings_by_setting, write_run_file
 from hybrid_repro.evaluation.settings import (SETTINGS, EvaluationResult, check_embeddings,
                                               evaluate_score_rows)
 from hybrid_repro.io import atomic_output_dir, atomic_output_file, write_json
@@ -79,15 +79,16 @@ def write_dataset_outputs(
     Files: ``metrics.json`` (``result.to_metrics_json(extra)`` plus the run-file description),
     ``per_query.parquet`` (one row per scored setting/query/target, for paired tests),
     ``cr_heatmap.png`` (Cr. mAP per language pair, Mo. on the diagonal) and
-    ``runs/{mo,cr,mul}.trec`` (TREC run files of the top :data:`RUN_TOP_K` candidates per query,
-    see :func:`~hybrid_repro.evaluation.runfile.setting_rankings`; ``cr.trec`` ranks each question
-    against all other languages together, so its list restricted to one target is that pair's ranking).
+    ``runs/{mo,cr,mul}.trec`` (TREC run files of the top :data:`RUN_TOP_K` candidates per query, all
+    three from one scoring pass, see :func:`~hybrid_repro.evaluation.runfile.setting_rankings`;
+    ``cr.trec`` ranks each question against all other languages together, so its list restricted to
+    one target is that pair's ranking).
     """
     run_files = {}
+    rankings = rankings_by_setting(result.dataset, score_rows, SETTINGS, top_k=RUN_TOP_K, progress=progress)
     for setting in SETTINGS:
         path = out_dir / "runs" / f"{setting}.trec"
-        rankings = setting_rankings(result.dataset, score_rows, setting, top_k=RUN_TOP_K, progress=progress)
-        write_run_file(path, rankings, tag=run_tag, top_k=RUN_TOP_K)
+        write_run_file(path, rankings[setting], tag=run_tag, top_k=RUN_TOP_K)
         run_files[setting] = str(path.relative_to(out_dir))
     metrics = result.to_metrics_json({**extra, "run_files": {"top_k": RUN_TOP_K, **run_files}})
     write_json(out_dir / "metrics.json", metrics)

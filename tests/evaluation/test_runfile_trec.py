@@ -9,7 +9,7 @@ import pytest
 from test_settings_lareqa import HAND, hand_score_rows
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.evaluation.runfile import read_run_file, setting_rankings, write_run_file
+from hybrid_repro.evaluation.runfile import read_run_file, rankings_by_setting, setting_rankings, write_run_file
 from hybrid_repro.evaluation.settings import evaluate_run, evaluate_score_rows
 
 
@@ -83,6 +83,20 @@ def test_setting_rankings_use_each_settings_candidates():
     assert top[HAND.questions.qid.index("a_en")][1] == ["en_1_0", "de_1_1", "zh_1_0"]
     with pytest.raises(HybridReproError, match="needs setting 'cr'"):
         collect("mo", "de")
+
+
+def test_rankings_by_setting_scores_once_and_matches_each_setting():
+    calls = []
+
+    def counting_score_rows(indices):
+        calls.append(len(indices))
+        return hand_score_rows(indices)
+
+    together = rankings_by_setting(HAND, counting_score_rows, top_k=4, progress=False)
+    assert sum(calls) == len(HAND.questions)
+    for setting in ("mo", "cr", "mul"):
+        alone = list(setting_rankings(HAND, hand_score_rows, setting, top_k=4, progress=False))
+        assert [(q, list(c), list(v)) for q, c, v in together[setting]] == [(q, list(c), list(v)) for q, c, v in alone]
 
 
 def test_scoring_a_written_full_run_matches_direct_scoring(tmp_path: Path):
