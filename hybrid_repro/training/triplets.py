@@ -15,10 +15,9 @@ import torch
 from torch import Tensor
 
 from hybrid_repro.data.jsonl import read_jsonl
+from hybrid_repro.data.translated_corpus import TEXT_FIELDS
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.training.sampler import Batch, ExampleMeta, HybridBatchSampler
-
-TEXT_FIELDS = ("query", "positive", "negative")
 
 
 @dataclass(frozen=True)
