@@ -159,7 +159,11 @@ def _third_party(module: str, on_gpu: bool) -> tuple[object | None, str | None]:
 
 
 def build_providers(names: tuple[str, ...], device: torch.device, symmetric: bool) -> list[Provider]:
-    """Instantiate the requested providers for this device and loss direction."""
+    """Instantiate the requested providers for this device and loss direction.
+
+    Every provider computes the unmasked loss (plain cross-entropy over all N columns), the one the
+    external baselines implement, so all of them do the same work.
+    """
     on_gpu = device.type == "cuda"
     providers = []
     for name in names:
@@ -167,14 +171,14 @@ def build_providers(names: tuple[str, ...], device: torch.device, symmetric: boo
             if on_gpu:
                 from hybrid_repro.kernels.infonce_function import info_nce_triton
 
-                providers.append(Provider(name, lambda q, p, l: info_nce_triton(q, p, l, SCALE, symmetric=symmetric)))
+                providers.append(Provider(name, lambda q, p, l: info_nce_triton(q, p, l, SCALE, symmetric=symmetric, positives_as_negatives=True)))
             else:
                 providers.append(Provider(name, None, "no CUDA: checked through the interpreter only"))
         elif name == "torch":
-            providers.append(Provider(name, lambda q, p, l: info_nce_reference(q, p, l, SCALE, symmetric=symmetric)))
+            providers.append(Provider(name, lambda q, p, l: info_nce_reference(q, p, l, SCALE, symmetric=symmetric, positives_as_negatives=True)))
         elif name == "torch-compile":
             compiled = torch.compile(info_nce_reference)
-            providers.append(Provider(name, lambda q, p, l: compiled(q, p, l, SCALE, symmetric=symmetric)))
+            providers.append(Provider(name, lambda q, p, l: compiled(q, p, l, SCALE, symmetric=symmetric, positives_as_negatives=True)))
         elif name == "torch-chunked":
             providers.append(Provider(name, lambda q, p, l: chunked_info_nce(q, p, l, SCALE, symmetric=symmetric)))
         elif name == "inf-cl":

@@ -129,7 +129,9 @@ class ModelConfig(Section):
     name: Optional[str] = None
     revision: Optional[str] = None
     scratch: ScratchModelConfig = ScratchModelConfig()
-    pooling: Literal["cls", "mean"] = "cls"
+    # cls: the first token's last hidden state; mean: average over real tokens; pooler: the model's own pooler
+    # head on the first token (BERT's dense + tanh), the head LaBSE was trained with.
+    pooling: Literal["cls", "mean", "pooler"] = "cls"
     normalize: bool = True
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
@@ -172,9 +174,11 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     gradient_checkpointing: bool = False
     eval_every: int = Field(50, ge=1)
-    # Validation batches are drawn from val.jsonl with this monolingual share for every run, so the
-    # validation loss (early stopping, best weights) is the same yardstick whatever the run's strategy.
-    val_mono_probability: float = Field(0.5, ge=0, le=1)
+    # Validation batches are drawn from val.jsonl in these languages (None: the corpus's source language only,
+    # as the paper validates on English SQuADShifts) with this monolingual share, the same for every run, so the
+    # validation loss (early stopping, best weights) is one yardstick whatever the run's strategy.
+    val_languages: Optional[tuple[str, ...]] = None
+    val_mono_probability: float = Field(1.0, ge=0, le=1)
     patience: Optional[int] = Field(None, ge=1)
     checkpoint_every: int = Field(50, ge=1)
     log_every: int = Field(10, ge=1)
@@ -233,6 +237,19 @@ class Params(Section):
     evaluate: EvaluateConfig = EvaluateConfig()
     report: ReportConfig = ReportConfig()
     runs: dict[str, RunConfig]
+
+    @model_validator(mode="after")
+    def _check_validation_languages(self) -> "Params":
+        languages = self.train.val_languages
+        if languages is not None:
+            unknown = [lang for lang in languages if lang not in self.translate.train_languages]
+            if not languages or unknown:
+                raise ValueError(f"train.val_languages must be a non-empty subset of translate.train_languages; "
+                                 f"not training languages: {unknown}")
+        if (languages is None or len(set(languages)) == 1) and self.train.val_mono_probability < 1:
+            raise ValueError("validation in one language (train.val_languages unset means the source language only) "
+                             "can form monolingual batches only: set train.val_mono_probability to 1")
+        return self
 
     @model_validator(mode="after")
     def _check_runs(self) -> "Params":

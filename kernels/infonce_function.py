@@ -19,7 +19,7 @@ from hybrid_repro.kernels.infonce_triton import (INTERPRETED, SUPPORTED_DTYPES, 
 
 def info_nce_triton(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tensor, *, reduction: str = "mean",
                     symmetric: bool = False, query_ids: Tensor | None = None, passage_ids: Tensor | None = None,
-                    positives_as_negatives: bool = True, tiles: TileConfig | None = None) -> Tensor:
+                    positives_as_negatives: bool = False, tiles: TileConfig | None = None) -> Tensor:
     """Fused InfoNCE; see ``info_nce_reference`` for the definition. Returns a 0-d fp32 loss.
 
     ``q`` and ``p`` must share a dtype among fp32, fp16 and bf16 and live on a CUDA device (or on

@@ -16,7 +16,7 @@ REDUCTIONS = ("mean", "sum")
 
 def info_nce_reference(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tensor, *, reduction: str = "mean",
                        symmetric: bool = False, query_ids: Tensor | None = None, passage_ids: Tensor | None = None,
-                       positives_as_negatives: bool = True) -> Tensor:
+                       positives_as_negatives: bool = False) -> Tensor:
     """InfoNCE over in-batch candidates, with optional false-negative masks and a symmetric term.
 
     Inputs:

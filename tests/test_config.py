@@ -97,3 +97,28 @@ def test_run_names_must_be_dvc_safe(raw):
     raw["runs"]["hybrid-0.4"] = {"strategy": "hybrid", "alpha": 0.4}
     with pytest.raises(HybridReproError, match="no '.'"):
         params_from_dict(raw)
+
+
+def test_validation_languages_default_to_the_source_language_only(raw):
+    params = params_from_dict(raw)
+    assert params.train.val_languages is None and params.train.val_mono_probability == 1.0
+
+
+@pytest.mark.parametrize(
+    "train, expected",
+    [
+        ({"val_languages": ["qen", "qxx"]}, r"subset of translate.train_languages; not training languages: \['qxx'\]"),
+        ({"val_languages": []}, "non-empty subset"),
+        ({"val_languages": ["qen"], "val_mono_probability": 0.5}, "set train.val_mono_probability to 1"),
+        ({"val_mono_probability": 0.5}, "source language only"),
+    ],
+)
+def test_bad_validation_languages_are_refused(raw, train, expected):
+    raw["train"].update(train)
+    with pytest.raises(HybridReproError, match=expected):
+        params_from_dict(raw)
+
+
+def test_multilingual_validation_may_mix_strategies(raw):
+    raw["train"].update(val_languages=["qen", "qde"], val_mono_probability=0.5)
+    assert params_from_dict(raw).train.val_languages == ("qen", "qde")

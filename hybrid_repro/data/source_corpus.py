@@ -2,8 +2,9 @@
 
 Layout (all written by :func:`write_source_corpus` into a directory that appears atomically):
 
-* ``train.jsonl`` / ``val.jsonl``: ``{"id", "question_id", "dataset", "query", "positive", "negative"}``
-  per line, in the source language;
+* ``train.jsonl`` / ``val.jsonl``: ``{"id", "question_id", "dataset", "query", "positive", "negative",
+  "positive_id", "negative_id"}`` per line, in the source language; the two ids name the source sentence of
+  each passage (shared by its translations) for the loss's false-negative mask;
 * ``eval.json``: ``{"dataset", "articles": [{"title", "topic", "paragraphs": [{"sentences": [str],
   "questions": [{"id", "question", "answer", "sentence"}]}]}]}``, where ``sentence`` indexes the
   answer sentence and ``answer`` is a span of it;
@@ -27,7 +28,7 @@ from hybrid_repro.io import read_json, sha256_file, write_json
 
 MANIFEST = "manifest.json"
 MANIFEST_KEYS = ("kind", "source_language", "datasets", "files")
-EXAMPLE_KEYS = ("id", "question_id", "dataset", "query", "positive", "negative")
+EXAMPLE_KEYS = ("id", "question_id", "dataset", "query", "positive", "negative", "positive_id", "negative_id")
 
 
 @dataclass
@@ -70,6 +71,9 @@ def write_source_corpus(out_dir: Path, corpus: SourceCorpus, source_language: st
                    "description": spec.description, "train": train_counts[name], "val": val_counts[name]}
             for name, spec in corpus.datasets.items()
         },
+        # Share of hard negatives that are some example's positive: false negatives whenever the two meet in a batch.
+        "negatives_that_are_answers": {split: answer_negative_share(examples)
+                                       for split, examples in (("train", corpus.train), ("val", corpus.val))},
         "eval": {
             "dataset": EVAL_DATASET,
             "articles": len(corpus.eval_articles),
@@ -80,6 +84,12 @@ def write_source_corpus(out_dir: Path, corpus: SourceCorpus, source_language: st
     }
     write_json(out_dir / MANIFEST, manifest)
     return manifest
+
+
+def answer_negative_share(examples: list[dict[str, Any]]) -> float:
+    """The share of ``examples`` whose negative passage is the positive of some example of the same list."""
+    positives = {example["positive_id"] for example in examples}
+    return round(sum(example["negative_id"] in positives for example in examples) / len(examples), 6)
 
 
 def _verify_files(source_dir: Path, manifest: dict[str, Any]) -> None:

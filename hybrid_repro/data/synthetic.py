@@ -23,7 +23,9 @@ What it models
   ``question_paraphrase_prob``, and up to ``question_noise_words`` topical words that are not in the
   sentence are inserted, so the lexical overlap with the answer is partial and noisy.
 * **Training triplets** are (question, answer sentence, hard negative), the negative being a
-  sentence of another paragraph on the same topic (same domain, then any, when the split has none).
+  sentence of another paragraph on the same topic (same domain, then any, when the split has none)
+  that answers no question of the split, whenever the pool holds one. Every passage carries the
+  identity of its source sentence (``positive_id``, ``negative_id``), shared by its translations.
 * **Datasets with different query styles and language coverage** (:data:`DATASETS`):
   ``synth-qa`` (multilingual factoid questions, the bulk), ``synth-faq`` (how/why questions that
   exist only in the source language, like MFAQ's and Mr. TyDi's English parts) and ``synth-kw``
@@ -278,34 +280,53 @@ def _topics(rng: random.Random, count: int, n_topics: int) -> list[int]:
     return [rng.randrange(n_topics) for _ in range(count)]
 
 
-def hard_negative(rng: random.Random, paragraphs: list[Paragraph], own: int, n_topics: int, label: str) -> Sentence:
-    """A sentence of another paragraph: same topic if any, else same domain, else any."""
+def hard_negative(rng: random.Random, paragraphs: list[Paragraph], own: int, n_topics: int,
+                  answers: set[tuple[int, int]], label: str) -> tuple[int, int]:
+    """(paragraph, sentence) of a hard negative for a question on paragraph ``own``.
+
+    A sentence of another paragraph on the same topic if any, else the same domain, else any; within that pool
+    a sentence that answers no question of the split (``answers``) whenever the pool has one. An answer
+    sentence as a negative is another triplet's positive (or its translation) in some batch: a false negative
+    the loss then has to mask.
+    """
     topic = paragraphs[own].topic
     for same in (lambda p: p.topic == topic,
                  lambda p: domain_of(p.topic, n_topics) == domain_of(topic, n_topics),
                  lambda p: True):
-        pool = [i for i, p in enumerate(paragraphs) if i != own and same(p)]
+        pool = [(i, s) for i, p in enumerate(paragraphs) if i != own and same(p) for s in range(len(p.sentences))]
         if pool:
-            return rng.choice(paragraphs[rng.choice(pool)].sentences)
+            clean = [place for place in pool if place not in answers]
+            return rng.choice(clean or pool)
     raise HybridReproError(f"{label} has a single paragraph: hard negatives need at least two (raise its size)")
 
 
 def _examples(gen: CorpusGenerator, rng: random.Random, dataset: DatasetSpec, split: str,
               paragraphs: list[Paragraph]) -> list[dict]:
+    """One triplet per question. ``positive_id``/``negative_id`` name the source sentence of each passage, so
+    every translation of a sentence shares its identity (what the loss's false-negative mask compares)."""
+    questions = [(p, s) for p, paragraph in enumerate(paragraphs)
+                 for s in sorted(rng.sample(range(len(paragraph.sentences)), gen.config.questions_per_paragraph))]
+    answers = set(questions)
+
+    def sentence_id(p: int, s: int) -> str:
+        return f"{dataset.name}-{split}-p{p:04d}-s{s}"
+
     examples = []
-    for p, paragraph in enumerate(paragraphs):
-        for s in sorted(rng.sample(range(len(paragraph.sentences)), gen.config.questions_per_paragraph)):
-            sentence = paragraph.sentences[s]
-            query = gen.query(rng, sentence, paragraph.topic, dataset.query_style, gen.answer_slot(rng, sentence))
-            negative = hard_negative(rng, paragraphs, p, gen.config.n_topics, f"{split} split of {dataset.name}")
-            examples.append({
-                "id": f"{dataset.name}-{split}-{len(examples):05d}",
-                "question_id": f"{dataset.name}-{split}-p{p:04d}-s{s}",
-                "dataset": dataset.name,
-                "query": query,
-                "positive": gen.writer.statement(sentence.tokens),
-                "negative": gen.writer.statement(negative.tokens),
-            })
+    for p, s in questions:
+        paragraph = paragraphs[p]
+        sentence = paragraph.sentences[s]
+        query = gen.query(rng, sentence, paragraph.topic, dataset.query_style, gen.answer_slot(rng, sentence))
+        negative = hard_negative(rng, paragraphs, p, gen.config.n_topics, answers, f"{split} split of {dataset.name}")
+        examples.append({
+            "id": f"{dataset.name}-{split}-{len(examples):05d}",
+            "question_id": sentence_id(p, s),
+            "dataset": dataset.name,
+            "query": query,
+            "positive": gen.writer.statement(sentence.tokens),
+            "negative": gen.writer.statement(paragraphs[negative[0]].sentences[negative[1]].tokens),
+            "positive_id": sentence_id(p, s),
+            "negative_id": sentence_id(*negative),
+        })
     return examples
 
 

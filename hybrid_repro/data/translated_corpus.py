@@ -2,8 +2,9 @@
 
 Layout written by :func:`write_translated_corpus`:
 
-* ``train.jsonl`` / ``val.jsonl``: one example per line,
-  ``{"id", "question_id", "dataset", "texts": {lang: {"query", "positive", "negative"}}}``; ``texts``
+* ``train.jsonl`` / ``val.jsonl``: one example per line, ``{"id", "question_id", "dataset", "positive_id",
+  "negative_id", "texts": {lang: {"query", "positive", "negative"}}}``; the passage ids are language-independent
+  (every translation of a passage shares its source's id); ``texts``
   holds the languages the example exists in: the source language only for source-only datasets,
   and for a low-resource language only its kept share of each multilingual dataset (training split
   only; validation stays fully parallel so the validation loss weighs every language alike);
@@ -155,7 +156,7 @@ def _example_records(examples: list[dict[str, Any]], languages: Sequence[str], p
             if example["id"] in present[lang]
         }
         records.append({"id": example["id"], "question_id": example["question_id"], "dataset": example["dataset"],
-                        "texts": texts})
+                        "positive_id": example["positive_id"], "negative_id": example["negative_id"], "texts": texts})
     return records
 
 

@@ -2,8 +2,9 @@
 
 Texts get the E5 prefix of their kind (``query: `` / ``passage: ``), are truncated to the kind's
 maximum length, and are pooled (``cls``: the first token's hidden state; ``mean``: the average
-over real tokens, padding masked out) and, with ``normalize``, L2-normalised so that dot products
-are cosine similarities.
+over real tokens, padding masked out; ``pooler``: the model's own pooler head on the first token,
+BERT's dense + tanh, which is LaBSE's native embedding before its L2 normalisation) and, with
+``normalize``, L2-normalised so that dot products are cosine similarities.
 
 The transformer is either a hub checkpoint pinned to a revision (``model.source: hub``) or a small
 BERT built from ``model.scratch`` with a BPE tokenizer learned from the training corpus
@@ -40,7 +41,7 @@ SETTINGS_FILE = "encoder.json"
 class EncodingSettings:
     """How texts become embeddings, independent of the weights."""
 
-    pooling: Literal["cls", "mean"]
+    pooling: Literal["cls", "mean", "pooler"]
     normalize: bool
     query_prefix: str
     passage_prefix: str
@@ -69,6 +70,9 @@ class Encoder(nn.Module):
 
     def __init__(self, model: PreTrainedModel, tokenizer, settings: EncodingSettings):
         super().__init__()
+        if settings.pooling == "pooler" and getattr(model, "pooler", None) is None:
+            raise HybridReproError(f"model.pooling is 'pooler', but {type(model).__name__} has no pooler head; "
+                                   "use model.pooling cls or mean for this model")
         self.model = model
         self.tokenizer = tokenizer
         self.settings = settings
@@ -214,7 +218,11 @@ class Encoder(nn.Module):
         return {name: values.to(self.device) for name, values in batch.items()}
 
     def _embed(self, inputs: dict[str, Tensor]) -> Tensor:
-        hidden = self.model(**inputs).last_hidden_state
+        outputs = self.model(**inputs)
+        if self.settings.pooling == "pooler":
+            pooled = outputs.pooler_output
+            return nn.functional.normalize(pooled, dim=-1) if self.settings.normalize else pooled
+        hidden = outputs.last_hidden_state
         if self.settings.pooling == "cls":
             pooled = hidden[:, 0]
         else:

@@ -18,7 +18,7 @@ import hybrid_repro.modeling
 import hybrid_repro.training
 from hybrid_repro.config import Params
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import sha256_file
+from hybrid_repro.io import read_json, sha256_file
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.modeling.loss import InfoNCELoss
 from hybrid_repro.training.sampler import HybridBatchSampler
@@ -54,15 +54,16 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
         [example.meta() for example in train_examples], batch_size=params.sampler.batch_size,
         mono_probability=run.mono_probability, train_languages=params.translate.train_languages,
         dataset_mixing=params.sampler.dataset_mixing, seed=seed)
+    val_languages = params.train.val_languages or (source_language(data_dir),)
     # The global seed, not the run's: every run is validated on the same batches.
     val_batches = validation_batches(
         val_examples, batch_size=params.sampler.batch_size, mono_probability=params.train.val_mono_probability,
-        train_languages=params.translate.train_languages, dataset_mixing=params.sampler.dataset_mixing,
-        seed=params.seed)
+        languages=val_languages, dataset_mixing=params.sampler.dataset_mixing, seed=params.seed)
     loss_fn = InfoNCELoss.from_config(params.loss, device)
     precision = "bf16" if resolve_precision(params.train.precision, device) else "fp32"
     print(f"train {run_name}: strategy {run.strategy} (monolingual batch probability {run.mono_probability:g}), "
-          f"seed {seed}, {len(train_examples)} training examples, {len(val_batches)} validation batches; "
+          f"seed {seed}, {len(train_examples)} training examples, {len(val_batches)} validation batches "
+          f"({', '.join(val_languages)}); "
           f"device {device}, {torch.get_num_threads()} threads, precision {precision}")
     print(f"train {run_name}: {loss_fn.describe()}")
 
@@ -75,6 +76,16 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
     print(f"train {run_name}: {summary['steps']} steps in {summary['wall_time_s']:.1f}s "
           f"({summary['mean_triplets_per_s']:.0f} triplets/s); best validation loss {summary['best_val_loss']:.4f} "
           f"at step {summary['best_step']}; model in {trainer.model_path}")
+
+
+def source_language(data_dir: Path) -> str:
+    """The source language recorded in the translate stage's manifest (the default validation language)."""
+    manifest = read_json(data_dir / "manifest.json")
+    try:
+        return manifest["languages"]["source"]
+    except (KeyError, TypeError) as exc:
+        raise HybridReproError(f"{data_dir / 'manifest.json'} does not name the source language; re-run the "
+                               "translate stage") from exc
 
 
 def config_fingerprint(params: Params, run_name: str, encoder: Encoder, data_files: list[Path]) -> str:

@@ -10,23 +10,33 @@ Specification (the paper's open choices are fixed here; the parameters expose th
   and an example left with none is never used.
 * **Branch.** Each batch is monolingual ("mono") with probability ``mono_probability`` and cross-lingual
   ("x-y") otherwise: 1.0 gives X-X-mono, 0.0 gives X-Y, alpha gives Hybrid. The branch is drawn once per batch.
-* **Dataset.** Then a dataset is drawn among the datasets still *live* for the branch: with
-  ``dataset_mixing="proportional"`` with probability proportional to its size (its number of usable
-  examples, fixed for the run), with ``"uniform"`` uniformly. Only datasets with examples in at least two
-  training languages can serve X-Y batches; single-language (e.g. English-only) datasets form mono batches only.
-* **Mono batch.** One language for the whole batch, drawn uniformly over the dataset's live languages;
-  every triplet's query, positive and negative are in that language.
+* **Mono batch** (PAPER.md: "the whole batch is in one language, drawn uniformly from the training
+  languages"). The language is drawn uniformly over ``train_languages``; then a dataset among those holding
+  examples in that language: with ``dataset_mixing="proportional"`` with probability proportional to its
+  number of usable examples in that language (fixed for the run), with ``"uniform"`` uniformly. Every
+  triplet's query, positive and negative are in the batch language. Drawing the dataset first (as an
+  earlier version did) gave English-only datasets their whole weight in English: 39 % of the demo's
+  X-X-mono batches were English instead of 1/6.
+* **X-Y batch.** A dataset among those with examples in at least two training languages, proportional to
+  its number of such examples (or uniformly); single-language (e.g. English-only) datasets form mono
+  batches only.
 * **X-Y triplet.** Each triplet draws its own pair: the query language uniformly over the example's usable
   languages, the passage language uniformly over the example's *other* usable languages (never equal). The
   negative is in the passage language.
 * **No false negatives from duplicates.** A ``question_id`` appears at most once per batch.
 * **Each example at most once per epoch**, in whichever branch and language first takes it.
-* **Exhaustion.** An *option* is a (dataset, language) pair for mono batches and a dataset for X-Y batches.
-  When the drawn option cannot fill a whole batch any more (fewer than ``batch_size`` distinct questions
-  among its unused examples), it is removed for the rest of the epoch and the dataset/language draw is
-  repeated (the branch is kept). When the drawn branch has no option left, the epoch ends: falling back to
-  the other branch would turn the tail of a Hybrid epoch into a single-strategy run, so every batch of an
-  epoch keeps its Bernoulli(``mono_probability``) branch. Incomplete batches are never formed.
+* **Exhaustion and the end of an epoch.** An *option* is a (dataset, language) pair for mono batches and a
+  dataset for X-Y batches. When the drawn option cannot fill a whole batch any more (fewer than
+  ``batch_size`` distinct questions among its unused examples), it is removed for the rest of the epoch
+  and the dataset draw is repeated within the drawn language (mono) or among the multilingual datasets
+  (X-Y). When the drawn language, or the X-Y branch, has no option left, the epoch ends there. So every
+  batch of an epoch is an unconditional draw: its branch is Bernoulli(``mono_probability``) and a mono
+  batch's language is uniform over all training languages. Skipping an exhausted language instead would
+  end each epoch with a tail of the best-supplied language (English, which alone has the English-only
+  datasets), and letting the other branch take over would end a Hybrid epoch as a single-strategy run. The
+  price is that an epoch stops when its first language runs dry, leaving the rest of the data to later
+  epochs (each reshuffled); docs/sampling.md gives the measured share of data an epoch uses.
+  Incomplete batches are never formed.
 * **Determinism.** An epoch's batches depend only on (``seed``, ``epoch``) through one numpy Generator
   seeded with ``SeedSequence([seed, epoch])``; languages and datasets are ordered by name, so neither the
   order of ``train_languages`` nor Python's string hashing changes the result.
@@ -234,18 +244,16 @@ class HybridBatchSampler:
         usable = self._n_languages_of >= 1
         dataset_of_example = np.array(dataset_of, dtype=np.int64)
         self._members = [np.flatnonzero(usable & (dataset_of_example == d)) for d in range(len(dataset_names))]
-        self._dataset_size = np.array([len(members) for members in self._members], dtype=np.float64)
+        # Mixing weights, fixed for the run: examples per (language, dataset), and multilingual ones per dataset.
+        self._mono_size = np.array([[self._in_language[lang, members].sum() for members in self._members]
+                                    for lang in range(len(self.languages))], dtype=np.float64)
+        self._cross_size = np.array([self._multilingual[members].sum() for members in self._members], dtype=np.float64)
 
-    def _new_options(self, orders: list[np.ndarray]) -> tuple[dict[int, list[_Option]], dict[int, _Option]]:
-        """Fresh options for an epoch: per dataset its mono options (one per language present) and X-Y option."""
-        mono: dict[int, list[_Option]] = {}
-        cross: dict[int, _Option] = {}
-        for d, order in enumerate(orders):
-            languages = [lang for lang in range(len(self.languages)) if self._in_language[lang, order].any()]
-            if languages:
-                mono[d] = [_Option(d, lang, self._in_language[lang]) for lang in languages]
-            if self._multilingual[order].any():
-                cross[d] = _Option(d, None, self._multilingual)
+    def _new_options(self) -> tuple[dict[int, list[_Option]], list[_Option]]:
+        """Fresh options for an epoch: per language its (dataset, language) options, and the X-Y options."""
+        mono = {lang: [_Option(d, lang, self._in_language[lang]) for d in np.flatnonzero(sizes).tolist()]
+                for lang, sizes in enumerate(self._mono_size)}
+        cross = [_Option(d, None, self._multilingual) for d in np.flatnonzero(self._cross_size).tolist()]
         return mono, cross
 
     # -- validation ----------------------------------------------------------------------------------
@@ -259,17 +267,19 @@ class HybridBatchSampler:
             )
 
     def _check_batches_possible(self) -> None:
-        """Each branch that can be drawn must be able to fill at least one batch at the start of an epoch."""
-        mono, cross = self._new_options(self._members)
-        mono_options = [option for options in mono.values() for option in options]
-        if self.mono_probability > 0 and not self._any_can_fill(mono_options):
-            best_mono = max((self._distinct_questions(option) for option in mono_options), default=0)
+        """Each draw possible at the start of an epoch must be able to fill a batch: else epochs could be empty."""
+        mono, cross = self._new_options()
+        short = {self.languages[lang]: max((self._distinct_questions(option) for option in options), default=0)
+                 for lang, options in mono.items() if not self._any_can_fill(options)}
+        if self.mono_probability > 0 and short:
+            detail = ", ".join(f"{lang} has {count} distinct questions" for lang, count in short.items())
             raise HybridReproError(
-                f"not enough examples for one batch of {self.batch_size}: the largest (dataset, language) "
-                f"has {best_mono} distinct questions; lower sampler.batch_size or add training data"
+                f"not enough examples for one monolingual batch of {self.batch_size} in every training language "
+                f"(in its largest dataset, {detail}); lower sampler.batch_size, add training data in those "
+                "languages, or drop them from train_languages"
             )
-        if self.mono_probability < 1 and not self._any_can_fill(list(cross.values())):
-            best_cross = max((self._distinct_questions(option) for option in cross.values()), default=0)
+        if self.mono_probability < 1 and not self._any_can_fill(cross):
+            best_cross = max((self._distinct_questions(option) for option in cross), default=0)
             raise HybridReproError(
                 f"no dataset can form an X-Y batch of {self.batch_size}: X-Y needs examples in at least two "
                 f"training languages, and the best dataset has {best_cross} distinct such questions; use "
@@ -314,13 +324,13 @@ class _EpochPlanner:
         self.sampler = sampler
         self.rng = rng
         self.orders = [rng.permutation(members) for members in sampler._members]
-        self.mono, self.cross = sampler._new_options(self.orders)
+        self.mono, self.cross = sampler._new_options()
         self.used = np.zeros(len(sampler._question), dtype=bool)
 
     def run(self, epoch: int) -> _EpochPlan:
         s = self.sampler
         rows: list[_BatchRow] = []
-        total = int(s._dataset_size.sum())
+        total = sum(len(members) for members in s._members)
         with tqdm(
             total=total, unit="ex", desc=f"planning epoch {epoch}", leave=False, disable=total < PROGRESS_MIN_EXAMPLES
         ) as progress:
@@ -334,44 +344,33 @@ class _EpochPlanner:
         return _stack(rows)
 
     def _next_batch(self, is_mono: bool) -> _BatchRow | None:
-        """Draw options for the branch until one fills a batch; None when the branch has none left."""
+        """The next batch of the drawn branch; None when the drawn language (mono) or X-Y has nothing left."""
         s = self.sampler
-        while True:
-            live = sorted(self.mono) if is_mono else sorted(self.cross)
-            if not live:
-                return None
-            dataset = live[self._draw_dataset(live)]
-            if is_mono:
-                options = self.mono[dataset]
-                option = options[int(self.rng.integers(len(options)))]
-            else:
-                option = self.cross[dataset]
+        if is_mono:
+            language = int(self.rng.integers(len(s.languages)))
+            options, sizes = self.mono[language], s._mono_size[language]
+        else:
+            options, sizes = self.cross, s._cross_size
+        while options:
+            option = options[self._draw_option(options, sizes)]
             examples = self._fill(option)
             if examples is None:
-                self._remove(option)
+                options.remove(option)
                 continue
             self.used[examples] = True
             if is_mono:
                 query = passage = np.full(s.batch_size, option.language, dtype=np.int64)
             else:
                 query, passage = self._draw_language_pairs(examples)
-            return is_mono, dataset, examples, query, passage
+            return is_mono, option.dataset, examples, query, passage
+        return None
 
-    def _draw_dataset(self, live: list[int]) -> int:
+    def _draw_option(self, options: list[_Option], sizes: np.ndarray) -> int:
+        """Index of the option to use: uniform, or proportional to its dataset's size in ``sizes``."""
         if self.sampler.dataset_mixing == "uniform":
-            return int(self.rng.integers(len(live)))
-        weights = self.sampler._dataset_size[live]
-        return int(self.rng.choice(len(live), p=weights / weights.sum()))
-
-    def _remove(self, option: _Option) -> None:
-        if option.language is None:
-            del self.cross[option.dataset]
-            return
-        remaining = [other for other in self.mono[option.dataset] if other is not option]
-        if remaining:
-            self.mono[option.dataset] = remaining
-        else:
-            del self.mono[option.dataset]
+            return int(self.rng.integers(len(options)))
+        weights = sizes[[option.dataset for option in options]]
+        return int(self.rng.choice(len(options), p=weights / weights.sum()))
 
     def _fill(self, option: _Option) -> np.ndarray | None:
         """The next ``batch_size`` unused examples of the option with distinct questions, or None if too few.

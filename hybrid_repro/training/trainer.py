@@ -19,7 +19,8 @@ Outputs of run ``R`` (``train`` section of params):
 * ``metrics_dir/R/steps.csv`` (step, loss, lr, val_loss, triplets_per_s; val_loss only on
   validation steps) and ``metrics_dir/R/batches.jsonl`` (each step's realised batch composition);
 * ``metrics_dir/R.json``: summary (final and best validation loss, steps, wall time, mean
-  throughput, loss implementation, device, precision);
+  throughput, loss implementation, device, precision, and the realised batch composition of
+  :func:`~hybrid_repro.training.composition.summarise_batches`);
 * ``checkpoint_dir/R/``: see :mod:`hybrid_repro.training.checkpoint`, written every
   ``checkpoint_every`` steps and at the end.
 
@@ -53,6 +54,7 @@ from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.modeling.loss import InfoNCELoss
 from hybrid_repro.training.checkpoint import (
     StateDict, capture_rng_state, read_checkpoint, restore_rng_state, seed_everything, write_checkpoint)
+from hybrid_repro.training.composition import summarise_batches
 from hybrid_repro.training.sampler import Batch, HybridBatchSampler
 from hybrid_repro.training.schedule import warmup_linear_decay
 from hybrid_repro.training.triplets import TripletTexts
@@ -209,7 +211,8 @@ class Trainer:
         self.progress.step = step
         self.progress.train_seconds += seconds
         self.progress.triplets += len(texts)
-        self.progress.batches_log.append({"step": step, **batch.composition()})
+        false_negatives = texts.false_negatives(self.loss_fn.positives_as_negatives)
+        self.progress.batches_log.append({"step": step, **batch.composition(), "false_negatives_masked": false_negatives})
         return {"step": step, "loss": value, "lr": lr, "val_loss": None, "triplets_per_s": len(texts) / seconds}
 
     def _batch_loss(self, texts: TripletTexts) -> Tensor:
@@ -345,6 +348,7 @@ class Trainer:
             "device": str(self.device),
             "precision": "bf16" if self.autocast_dtype is not None else "fp32",
             "model_fingerprint": fingerprint,
+            "realised_batches": summarise_batches(progress.batches_log),
         }
         write_json(self.summary_path, summary)
         return summary

@@ -1,6 +1,7 @@
 """Training examples from ``data/translated/{train,val}.jsonl`` and the texts of a sampled batch.
 
-Each line is ``{"id", "question_id", "dataset", "texts": {lang: {"query", "positive", "negative"}}}``.
+Each line is ``{"id", "question_id", "dataset", "positive_id", "negative_id", "texts": {lang: {"query",
+"positive", "negative"}}}``; the passage ids are shared by all translations of a passage.
 A batch item ``TripletRef(e, ql, pl)`` becomes the query of example ``e`` in language ``ql`` and its
 positive and negative passages in language ``pl``.
 """
@@ -8,6 +9,7 @@ positive and negative passages in language ``pl``.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
@@ -27,6 +29,8 @@ class TrainingExample:
     id: str
     question_id: str
     dataset: str
+    positive_id: str
+    negative_id: str
     texts: Mapping[str, Mapping[str, str]]
 
     def meta(self) -> ExampleMeta:
@@ -42,7 +46,7 @@ def read_training_examples(path: str | os.PathLike) -> list[TrainingExample]:
 
 
 def _example(record: dict, where: str) -> TrainingExample:
-    for key in ("id", "question_id", "dataset"):
+    for key in ("id", "question_id", "dataset", "positive_id", "negative_id"):
         if not isinstance(record.get(key), str) or not record[key]:
             raise HybridReproError(f"{where}: '{key}' must be a non-empty string; re-run the translate stage")
     texts = record.get("texts")
@@ -51,8 +55,8 @@ def _example(record: dict, where: str) -> TrainingExample:
     for lang, fields in texts.items():
         if not isinstance(fields, dict) or any(not isinstance(fields.get(f), str) for f in TEXT_FIELDS):
             raise HybridReproError(f"{where}: texts[{lang!r}] must hold the strings {', '.join(TEXT_FIELDS)}")
-    return TrainingExample(record["id"], record["question_id"], record["dataset"],
-                           {lang: {f: fields[f] for f in TEXT_FIELDS} for lang, fields in texts.items()})
+    return TrainingExample(record["id"], record["question_id"], record["dataset"], record["positive_id"],
+                           record["negative_id"], {lang: {f: fields[f] for f in TEXT_FIELDS} for lang, fields in texts.items()})
 
 
 def corpus_texts(examples: Sequence[TrainingExample]) -> Iterator[str]:
@@ -65,12 +69,16 @@ def corpus_texts(examples: Sequence[TrainingExample]) -> Iterator[str]:
 
 @dataclass(frozen=True)
 class TripletTexts:
-    """The texts of one batch, and per triplet an integer id of its question (for false-negative masks)."""
+    """The texts of one batch, and per triplet integer identities of its two passages (for false-negative masks).
+
+    A passage identity is language-independent: a passage and its translations share it.
+    """
 
     queries: list[str]
     positives: list[str]
     negatives: list[str]
-    question_ids: list[int]
+    positive_ids: list[int]
+    negative_ids: list[int]
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -78,13 +86,20 @@ class TripletTexts:
     def loss_ids(self, device: torch.device) -> tuple[Tensor, Tensor]:
         """``(query_ids, passage_ids)`` for the passage layout ``[positives; negatives]``.
 
-        A positive carries its question's id, so the positive of the same question shown twice is
-        masked as a false negative; each hard negative gets an id of its own (negative numbers no
-        question has), so it always stays a negative.
+        A query carries the identity of its positive passage and every passage its own, so the loss
+        (``info_nce_reference`` rule (a)) excludes from row i every other column holding row i's answer: the
+        same passage as another triplet's positive, or a hard negative that is its translation.
         """
-        query_ids = torch.tensor(self.question_ids, dtype=torch.long, device=device)
-        negative_ids = -torch.arange(1, len(self) + 1, dtype=torch.long, device=device)
-        return query_ids, torch.cat([query_ids, negative_ids])
+        query_ids = torch.tensor(self.positive_ids, dtype=torch.long, device=device)
+        return query_ids, torch.tensor(self.positive_ids + self.negative_ids, dtype=torch.long, device=device)
+
+    def false_negatives(self, positives_as_negatives: bool) -> int:
+        """How many (query, passage column) pairs the mask removes: columns other than a row's positive
+        that hold that row's answer. Positive columns count only when they serve as negatives."""
+        answers = Counter(self.positive_ids)
+        from_negatives = sum(answers[identity] for identity in self.negative_ids)
+        from_positives = sum(count * (count - 1) for count in answers.values()) if positives_as_negatives else 0
+        return from_negatives + from_positives
 
 
 class TripletLookup:
@@ -92,10 +107,11 @@ class TripletLookup:
 
     def __init__(self, examples: Sequence[TrainingExample]):
         self.examples = examples
-        self.question_index = {qid: i for i, qid in enumerate(sorted({e.question_id for e in examples}))}
+        identities = sorted({e.positive_id for e in examples} | {e.negative_id for e in examples})
+        self.passage_index = {identity: i for i, identity in enumerate(identities)}
 
     def __call__(self, batch: Batch) -> TripletTexts:
-        queries, positives, negatives, question_ids = [], [], [], []
+        queries, positives, negatives, positive_ids, negative_ids = [], [], [], [], []
         for item in batch.items:
             example = self.examples[item.example]
             try:
@@ -106,19 +122,20 @@ class TripletLookup:
             queries.append(query_side["query"])
             positives.append(passage_side["positive"])
             negatives.append(passage_side["negative"])
-            question_ids.append(self.question_index[example.question_id])
-        return TripletTexts(queries, positives, negatives, question_ids)
+            positive_ids.append(self.passage_index[example.positive_id])
+            negative_ids.append(self.passage_index[example.negative_id])
+        return TripletTexts(queries, positives, negatives, positive_ids, negative_ids)
 
 
 def validation_batches(examples: Sequence[TrainingExample], *, batch_size: int, mono_probability: float,
-                       train_languages: Sequence[str], dataset_mixing: str, seed: int) -> list[TripletTexts]:
-    """Fixed validation batches: the sampler's epochs 0 .. L-1 over ``examples``, L = number of languages.
+                       languages: Sequence[str], dataset_mixing: str, seed: int) -> list[TripletTexts]:
+    """Fixed validation batches in ``languages``: the sampler's epochs 0 .. L-1 over ``examples``, L = len(languages).
 
     Within one epoch each example appears at most once, in one language; L epochs show the
     validation set about once per language. The batches depend only on the arguments.
     """
     sampler = HybridBatchSampler([example.meta() for example in examples], batch_size=batch_size,
-                                 mono_probability=mono_probability, train_languages=train_languages,
+                                 mono_probability=mono_probability, train_languages=languages,
                                  dataset_mixing=dataset_mixing, seed=seed)
     lookup = TripletLookup(examples)
-    return [lookup(batch) for epoch in range(len(set(train_languages))) for batch in sampler.epoch_batches(epoch)]
+    return [lookup(batch) for epoch in range(len(set(languages))) for batch in sampler.epoch_batches(epoch)]

@@ -76,14 +76,35 @@ def test_negative_is_another_paragraphs_sentence_on_the_same_topic():
     rng = random.Random(0)
     paragraphs = [gen.paragraph(rng, topic) for topic in (0, 0, 1, 5)]
     for _ in range(20):
-        negative = hard_negative(rng, paragraphs, 0, SMALL.n_topics, "test")
-        assert negative in paragraphs[1].sentences
+        p, s = hard_negative(rng, paragraphs, 0, SMALL.n_topics, set(), "test")
+        assert p == 1 and 0 <= s < len(paragraphs[1].sentences)
     # Topic 1 has no other paragraph: fall back to the same domain (topics 0-3 form domain 0).
     assert domain_of(1, SMALL.n_topics) == domain_of(0, SMALL.n_topics) != domain_of(5, SMALL.n_topics)
-    negative = hard_negative(rng, paragraphs, 2, SMALL.n_topics, "test")
-    assert negative in paragraphs[0].sentences + paragraphs[1].sentences
+    assert hard_negative(rng, paragraphs, 2, SMALL.n_topics, set(), "test")[0] in (0, 1)
     with pytest.raises(HybridReproError, match="single paragraph"):
-        hard_negative(rng, paragraphs[:1], 0, SMALL.n_topics, "test")
+        hard_negative(rng, paragraphs[:1], 0, SMALL.n_topics, set(), "test")
+
+
+def test_negative_avoids_answer_sentences_while_the_pool_has_others():
+    gen = CorpusGenerator(SMALL, seed=1)
+    rng = random.Random(0)
+    paragraphs = [gen.paragraph(rng, topic) for topic in (0, 0)]
+    sentences = [(1, s) for s in range(len(paragraphs[1].sentences))]
+    answers = set(sentences[:-1])
+    assert {hard_negative(rng, paragraphs, 0, SMALL.n_topics, answers, "test") for _ in range(20)} == {sentences[-1]}
+    # Every sentence of the pool answers a question: an answer sentence is the only choice left.
+    assert hard_negative(rng, paragraphs, 0, SMALL.n_topics, set(sentences), "test") in sentences
+
+
+def test_passage_ids_name_the_source_sentence_and_negatives_are_no_answers(corpus):
+    for split in (corpus.train, corpus.val):
+        text_of = {}
+        for example in split:
+            for side in ("positive", "negative"):
+                assert text_of.setdefault(example[f"{side}_id"], example[side]) == example[side]
+        positives = {example["positive_id"] for example in split}
+        # SMALL has 4-6 sentences per paragraph and 3 questions: every pool holds a sentence answering none.
+        assert not any(example["negative_id"] in positives for example in split)
 
 
 def test_questions_overlap_their_answer_only_partially(corpus):

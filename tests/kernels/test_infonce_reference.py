@@ -49,7 +49,16 @@ def test_hand_computed_with_both_masks_and_symmetric():
 def test_unmasked_equals_cross_entropy(reduction):
     q, p, labels = _inputs(batch=6, n_passages=11, dim=8, dtype=torch.float32)
     expected = F.cross_entropy(20.0 * q @ p.T, labels, reduction=reduction)
-    torch.testing.assert_close(info_nce_reference(q, p, labels, 20.0, reduction=reduction), expected)
+    unmasked = info_nce_reference(q, p, labels, 20.0, reduction=reduction, positives_as_negatives=True)
+    torch.testing.assert_close(unmasked, expected)
+
+
+def test_default_is_the_papers_equation_1():
+    """A direct call computes PAPER.md Eq. 1 (other triplets' positives are not negatives), like the config."""
+    q, p, labels = _inputs(batch=6, n_passages=12, dim=8, dtype=torch.float32)
+    eq1 = info_nce_reference(q, p, labels, 20.0, positives_as_negatives=False)
+    torch.testing.assert_close(info_nce_reference(q, p, labels, 20.0), eq1)
+    assert not torch.allclose(info_nce_reference(q, p, labels, 20.0, positives_as_negatives=True), eq1)
 
 
 def test_sum_is_batch_size_times_mean():
@@ -64,7 +73,8 @@ def test_duplicate_question_mask_equals_dropping_columns():
     labels = torch.tensor([0, 1, 2])
     query_ids = torch.tensor([10, 11, 12])
     passage_ids = torch.tensor([10, 11, 12, 10, 99, 12])  # column 3 repeats question 10, column 5 question 12
-    masked = info_nce_reference(q, p, labels, 5.0, query_ids=query_ids, passage_ids=passage_ids, reduction="sum")
+    masked = info_nce_reference(q, p, labels, 5.0, query_ids=query_ids, passage_ids=passage_ids, reduction="sum",
+                                positives_as_negatives=True)
     logits = 5.0 * q @ p.T
     expected = 0.0
     for row, dropped in enumerate([[3], [], [5]]):
@@ -90,8 +100,8 @@ def test_symmetric_reverse_direction_and_its_masks():
     query_ids = torch.tensor([1, 2, 1])
     passage_ids = torch.arange(5) + 100  # no forward duplicates: only the reverse masks matter
     kwargs = dict(reduction="sum", query_ids=query_ids, passage_ids=passage_ids)
-    forward = info_nce_reference(q, p, labels, 2.0, **kwargs)
-    sym = info_nce_reference(q, p, labels, 2.0, symmetric=True, **kwargs)
+    forward = info_nce_reference(q, p, labels, 2.0, positives_as_negatives=True, **kwargs)
+    sym = info_nce_reference(q, p, labels, 2.0, symmetric=True, positives_as_negatives=True, **kwargs)
     sym_strict = info_nce_reference(q, p, labels, 2.0, symmetric=True, positives_as_negatives=False, **kwargs)
 
     reverse_logits = 2.0 * p[labels] @ q.T

@@ -59,6 +59,34 @@ def test_mean_pooling_ignores_padding_and_differs_from_cls(encoder, mean_encoder
     assert not np.allclose(short, encoder.encode(["the fox"], "passage", 1, progress=False))
 
 
+def test_pooler_pooling_is_the_models_dense_tanh_head_on_the_first_token(tmp_path):
+    """LaBSE's native embedding: CLS -> Dense(tanh) -> L2 normalisation, i.e. BERT's pooler_output, normalised."""
+    pooler = Encoder.build(model_config(pooling="pooler"), CORPUS, seed=3).eval()
+    texts = ["the red fox", "红狐狸住在古老的森林里。"]
+    got = pooler.encode(texts, "query", batch_size=2, progress=False)
+    inputs = pooler._tokenize([pooler.settings.query_prefix + t for t in texts], None, 12)
+    with torch.no_grad():
+        cls = pooler.model(**inputs).last_hidden_state[:, 0]
+        expected = torch.nn.functional.normalize(torch.tanh(pooler.model.pooler.dense(cls)), dim=-1)
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-6)
+    assert not np.allclose(got, Encoder.build(model_config(), CORPUS, seed=3).eval().encode(texts, "query", 2, False))
+    # The pooler is trained with the rest: it receives gradients and survives save/load.
+    pooler.train()
+    pooler.forward_texts(texts, "query").sum().backward()
+    assert pooler.model.pooler.dense.weight.grad is not None
+    pooler.save(tmp_path / "enc")
+    np.testing.assert_array_equal(Encoder.load(tmp_path / "enc").encode(texts, "query", 2, False),
+                                  pooler.eval().encode(texts, "query", 2, False))
+
+
+def test_pooler_pooling_needs_a_model_with_a_pooler():
+    built = Encoder.build(model_config(), CORPUS, seed=3)
+    headless = encoder_module.BertModel(built.model.config, add_pooling_layer=False)
+    settings = encoder_module.EncodingSettings.from_config(model_config(pooling="pooler"))
+    with pytest.raises(HybridReproError, match="has no pooler head; use model.pooling cls or mean"):
+        Encoder(headless, built.tokenizer, settings)
+
+
 def test_query_and_passage_prefixes_change_the_input(encoder):
     query = encoder.encode(["the red fox"], "query", 1, progress=False)
     passage = encoder.encode(["the red fox"], "passage", 1, progress=False)

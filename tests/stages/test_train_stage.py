@@ -32,7 +32,8 @@ def test_missing_data_names_the_stage_to_run(tmp_path, missing):
 
 def test_corrupt_data_is_a_clear_error(tmp_path):
     write_tiny_data(tmp_path)
-    (tmp_path / "data" / "train.jsonl").write_text('{"id": "a", "question_id": "q", "dataset": "d", "texts": {}}\n')
+    (tmp_path / "data" / "train.jsonl").write_text('{"id": "a", "question_id": "q", "dataset": "d", "positive_id": "s", '
+                                                     '"negative_id": "n", "texts": {}}\n')
     with pytest.raises(HybridReproError, match="line 1: 'texts'"):
         run_train(tiny_params(tmp_path), "x-y")
 

@@ -43,7 +43,7 @@ def evals(built):
 def test_example_records_have_the_contract_layout(built, train):
     val = _jsonl(built.translate.out_dir / "val.jsonl")
     for record in train + val:
-        assert set(record) == {"id", "question_id", "dataset", "texts"}
+        assert set(record) == {"id", "question_id", "dataset", "positive_id", "negative_id", "texts"}
         assert record["texts"] and set(record["texts"]) <= set(built.translate.train_languages)
         for texts in record["texts"].values():
             assert set(texts) == {"query", "positive", "negative"} and all(texts.values())

@@ -59,8 +59,9 @@ def sampler_inputs(draw) -> tuple[list[ExampleMeta], dict]:
     return examples, kwargs
 
 
-def best_distinct_questions(examples, train_languages, cross: bool, used=frozenset()) -> int:
-    """Reference: the most distinct unused questions any mono (dataset, language) or X-Y dataset option holds."""
+def best_distinct_questions(examples, train_languages, cross: bool, used=frozenset(), language=None) -> int:
+    """Reference: the most distinct unused questions any X-Y dataset option, or any mono (dataset, language)
+    option (of ``language`` when given), holds."""
     train = set(train_languages)
     questions: dict[tuple, set[str]] = {}
     for index, example in enumerate(examples):
@@ -70,15 +71,22 @@ def best_distinct_questions(examples, train_languages, cross: bool, used=frozens
         if cross and len(languages) >= 2:
             questions.setdefault((example.dataset,), set()).add(example.question_id)
         if not cross:
-            for language in languages:
-                questions.setdefault((example.dataset, language), set()).add(example.question_id)
+            for lang in languages:
+                if language in (None, lang):
+                    questions.setdefault((example.dataset, lang), set()).add(example.question_id)
     return max((len(qs) for qs in questions.values()), default=0)
 
 
+def every_language_fills(examples, kwargs, used=frozenset()) -> bool:
+    """Whether a monolingual batch can still be filled in every training language."""
+    return all(best_distinct_questions(examples, kwargs["train_languages"], False, used, lang) >= kwargs["batch_size"]
+               for lang in kwargs["train_languages"])
+
+
 def feasible(examples, kwargs) -> bool:
-    """Whether every branch that can be drawn can fill one batch (the constructor's contract)."""
+    """Whether every draw possible at the start of an epoch can fill one batch (the constructor's contract)."""
     size, alpha, train = kwargs["batch_size"], kwargs["mono_probability"], kwargs["train_languages"]
-    mono_ok = alpha == 0 or best_distinct_questions(examples, train, cross=False) >= size
+    mono_ok = alpha == 0 or every_language_fills(examples, kwargs)
     cross_ok = alpha == 1 or best_distinct_questions(examples, train, cross=True) >= size
     return mono_ok and cross_ok
 
@@ -124,9 +132,10 @@ def check_epoch(examples, kwargs, batches: list[Batch]) -> None:
         assert composition["language_pairs"] == dict(
             Counter(f"{item.query_lang}->{item.passage_lang}" for item in batch.items)
         )
-    # The epoch stops only when the branch drawn last has no option able to fill a batch.
+    # The epoch stops only when the draw after the last batch could not be filled: some training language
+    # (mono) or the X-Y branch has no option left that can fill a batch.
     alpha = kwargs["mono_probability"]
-    mono_left = best_distinct_questions(examples, train, cross=False, used=seen) >= size
+    mono_left = every_language_fills(examples, kwargs, used=seen)
     cross_left = best_distinct_questions(examples, train, cross=True, used=seen) >= size
     assert (alpha > 0 and not mono_left) or (alpha < 1 and not cross_left)
 
@@ -221,6 +230,65 @@ def within_binomial(count: int, n: int, p: float, sigmas: float = 4.0) -> bool:
     return abs(count / n - p) <= sigmas * math.sqrt(p * (1 - p) / n)
 
 
+def within_binomial_over_epochs(count: int, n: int, p: float, epochs: int) -> bool:
+    """The 4-sigma band widened by one batch per epoch: an epoch ends at the first draw it cannot fill, so the
+    category whose draw ended it is one batch short of its unconditional expectation in that epoch."""
+    return abs(count - n * p) <= 4.0 * math.sqrt(n * p * (1 - p)) + epochs
+
+
+@st.composite
+def large_layouts(draw) -> tuple[list[ExampleMeta], list[str]]:
+    """1-3 datasets of 300-900 examples: English-only, or multilingual with every language covering a random
+    share (at least half) of the examples; enough data for several dozen batches per language and epoch."""
+    examples: list[ExampleMeta] = []
+    for d in range(draw(st.integers(1, 3))):
+        size = draw(st.integers(300, 900))
+        if d > 0 and draw(st.booleans()):
+            examples += [ExampleMeta(f"d{d}-q{i}", f"d{d}", frozenset({"en"})) for i in range(size)]
+            continue
+        coverage = {lang: draw(st.floats(0.5, 1.0)) for lang in LANGUAGES}
+        for i in range(size):
+            kept = frozenset(lang for k, lang in enumerate(LANGUAGES) if (i * (k + 7)) % 100 < 100 * coverage[lang])
+            examples.append(ExampleMeta(f"d{d}-q{i}", f"d{d}", kept or frozenset({"en"})))
+    return examples, list(LANGUAGES)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(large_layouts(), st.integers(2, 4), st.sampled_from(["proportional", "uniform"]), st.integers(0, 2**32 - 1))
+def test_monolingual_batch_languages_are_uniform_over_training_languages(layout, batch_size, mixing, seed):
+    """PAPER.md: an X-X-mono batch's language is "drawn uniformly from the training languages", whatever the
+    datasets: English-only datasets must not add their weight to English."""
+    examples, languages = layout
+    sampler = HybridBatchSampler(examples, batch_size=batch_size, mono_probability=1.0, train_languages=languages,
+                                 dataset_mixing=mixing, seed=seed)
+    epochs = 3
+    drawn = Counter(batch.items[0].query_lang for epoch in range(epochs) for batch in sampler.epoch_batches(epoch))
+    n = sum(drawn.values())
+    assert all(within_binomial_over_epochs(drawn[lang], n, 1 / len(languages), epochs) for lang in languages), drawn
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(large_layouts(), st.floats(0.1, 0.9), st.integers(0, 2**32 - 1))
+def test_realised_monolingual_share_matches_alpha(layout, alpha, seed):
+    examples, languages = layout
+    sampler = HybridBatchSampler(examples, batch_size=3, mono_probability=alpha, train_languages=languages, seed=seed)
+    epochs = 3
+    batches = [batch for epoch in range(epochs) for batch in sampler.epoch_batches(epoch)]
+    n_mono = sum(batch.strategy == "mono" for batch in batches)
+    assert within_binomial_over_epochs(n_mono, len(batches), alpha, epochs), (n_mono, len(batches))
+
+
+def test_english_only_datasets_do_not_skew_monolingual_languages():
+    """The shape of the paper's data: a large English-only set beside parallel ones (measured before the fix:
+    English took 39 % of the demo's X-X-mono batches instead of 1/6)."""
+    examples = uniform_corpus(0, {"parallel": 3000}, languages=LANGUAGES) + [
+        ExampleMeta(f"faq-{i}", "faq", frozenset({"en"})) for i in range(6000)]
+    sampler = HybridBatchSampler(examples, batch_size=4, mono_probability=1.0, train_languages=LANGUAGES, seed=7)
+    drawn = Counter(batch.items[0].query_lang for epoch in range(4) for batch in sampler.epoch_batches(epoch))
+    n = sum(drawn.values())
+    assert all(within_binomial_over_epochs(drawn[lang], n, 1 / 4, 4) for lang in LANGUAGES), drawn
+
+
 @pytest.mark.parametrize("alpha", [0.25, 0.5, 0.75])
 def test_mono_fraction_converges_to_alpha(alpha):
     # 24,000 examples in batches of 4: ~6,000 independent Bernoulli(alpha) branch draws per epoch.
@@ -251,21 +319,26 @@ def test_language_draws_are_uniform():
     assert all(within_binomial(count, n_pairs, 1 / 6) for count in pairs.values())
 
 
-def test_proportional_mixing_follows_dataset_sizes_per_branch():
-    # big and small are multilingual, english is English-only: mono batches draw all three by size
-    # (1/2, 1/4, 1/4); X-Y batches draw only the multilingual ones (2/3, 1/3).
+def test_proportional_mixing_follows_dataset_sizes_within_each_language_and_branch():
+    # big and small are multilingual, english is English-only. Mono batches pick the language first (1/3 each),
+    # then a dataset holding it by size: in en big/small/english = 1/2, 1/4, 1/4; in de and zh 2/3, 1/3.
+    # X-Y batches draw only the multilingual datasets (2/3, 1/3).
     examples = uniform_corpus(0, {"big": 4000, "small": 2000}) + [
         ExampleMeta(f"en-{i}", "english", frozenset({"en"})) for i in range(2000)
     ]
     batches = HybridBatchSampler(
         examples, batch_size=2, mono_probability=0.5, train_languages=["de", "en", "zh"], seed=2
     ).epoch_batches(0)
-    # Per batch "big" loses 0.5*0.5*2 + 0.5*(2/3)*2 = 1.17 examples on average: no dataset runs out
-    # before ~3,400 batches, so the first 1,500 are draws from the full distribution.
+    # Per batch "small" loses at most 0.5*(1/3)*2 + 0.5*(1/3)*2 = 0.67 examples on average and "english"
+    # 0.5*(1/3)*(1/4)*2: nothing runs out before ~3,000 batches, so the first 1,500 are full-distribution draws.
     prefix = batches[:1500]
-    expected = {"mono": {"big": 0.5, "small": 0.25, "english": 0.25}, "x-y": {"big": 2 / 3, "small": 1 / 3}}
-    for strategy, shares in expected.items():
-        drawn = Counter(b.dataset for b in prefix if b.strategy == strategy)
+    expected = {("mono", "en"): {"big": 0.5, "small": 0.25, "english": 0.25},
+                ("mono", "de"): {"big": 2 / 3, "small": 1 / 3},
+                ("mono", "zh"): {"big": 2 / 3, "small": 1 / 3},
+                ("x-y", None): {"big": 2 / 3, "small": 1 / 3}}
+    for (strategy, language), shares in expected.items():
+        drawn = Counter(b.dataset for b in prefix if b.strategy == strategy
+                        and language in (None, b.items[0].query_lang))
         n = sum(drawn.values())
         assert set(drawn) == set(shares)
         assert all(within_binomial(drawn[name], n, share) for name, share in shares.items()), drawn
@@ -307,7 +380,13 @@ GOOD = dict(batch_size=2, mono_probability=0.5, train_languages=["en", "de"])
             {"train_languages": ["en"]},
             "no dataset can form an X-Y batch",
         ),
-        (uniform_corpus(3), {"batch_size": 4, "mono_probability": 1.0}, "not enough examples for one batch of 4"),
+        (uniform_corpus(3), {"batch_size": 4, "mono_probability": 1.0},
+         "not enough examples for one monolingual batch of 4 in every training language"),
+        (
+            uniform_corpus(40) + [ExampleMeta(f"th{i}", "d", frozenset({"th"})) for i in range(3)],
+            {"train_languages": ["en", "de", "th"], "batch_size": 4},
+            "th has 3 distinct questions",
+        ),
         (
             [ExampleMeta("same", "d", frozenset({"en", "de"})) for _ in range(8)],
             {"mono_probability": 1.0},

@@ -47,7 +47,7 @@ def write_triplet_split(path: Path, count: int, offset: int = 0) -> None:
                   "negative": f"{other} lives near {place}"}
         lines.append(json.dumps({
             "id": f"ex{i}", "question_id": f"q{i}", "dataset": "d1" if i % 3 else "d2",
-            "texts": {lang: {k: _in_language(v, lang) for k, v in source.items()} for lang in LANGUAGES}}))
+            "positive_id": f"s{i}", "negative_id": f"n{i}", "texts": {lang: {k: _in_language(v, lang) for k, v in source.items()} for lang in LANGUAGES}}))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -70,6 +70,7 @@ def tiny_params(root: Path, **train) -> Params:
 def write_tiny_data(root: Path) -> None:
     write_triplet_split(root / "data" / "train.jsonl", 36)
     write_triplet_split(root / "data" / "val.jsonl", 12, offset=500)
+    (root / "data" / "manifest.json").write_text(json.dumps({"languages": {"source": LANGUAGES[0]}}), encoding="utf-8")
 
 
 @pytest.fixture
@@ -188,7 +189,13 @@ def test_outputs_record_every_step_batch_and_a_summary(root, capsys):
     assert summary["best_val_loss"] == min(float(row["val_loss"]) for row in rows if row["val_loss"])
     assert summary["mean_triplets_per_s"] > 0 and summary["wall_time_s"] >= summary["train_time_s"] > 0
     assert summary["model_fingerprint"] == Encoder.load(params.train.model_dir / RUN).fingerprint
-    assert "PyTorch reference" in capsys.readouterr().out
+    realised = summary["realised_batches"]
+    assert realised["batches"] == 9
+    assert realised["monolingual_share"] == round(sum(b["strategy"] == "mono" for b in batches) / 9, 4)
+    # The tiny data's negatives are never answers, so nothing needs masking.
+    assert realised["false_negatives_masked"] == {"pairs": 0, "batches": 0}
+    out = capsys.readouterr().out
+    assert "PyTorch reference" in out and "validation batches (xa)" in out
 
 
 def test_without_max_steps_training_runs_every_planned_epoch(tmp_path):

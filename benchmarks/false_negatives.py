@@ -1,0 +1,95 @@
+"""Count in-batch false negatives the demo runs would meet, before the loss masks them.
+
+For a translated corpus (``data/translated`` by default) and each run of ``params.yaml``, it plans the
+batches of ``train.max_steps`` steps with the run's sampler, exactly as training does, and counts the
+(query, passage column) pairs whose passage holds the query's answer: the answer's translation as another
+triplet's hard negative, or the same passage. Passage identity is the passage's source-language text
+(every sentence of the synthetic corpus is unique), so the same measurement applies to corpora written
+before passages carried ``positive_id``/``negative_id``. ``left_in_loss`` counts the pairs the loss still
+sees after the trainer's mask (``TripletTexts.loss_ids`` fed to the reference's exclusion rule): it must be 0.
+
+Usage (repository root, inside the virtual environment; the data and translate stages must have run):
+    python benchmarks/false_negatives.py [--data data/translated] [--out benchmarks/false_negatives_demo.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hybrid_repro.config import load_params  # noqa: E402
+from hybrid_repro.data.jsonl import read_jsonl  # noqa: E402
+from hybrid_repro.io import read_json, write_json  # noqa: E402
+from hybrid_repro.kernels.infonce_reference import _forward_exclusions  # noqa: E402
+from hybrid_repro.training.sampler import HybridBatchSampler  # noqa: E402
+from hybrid_repro.training.triplets import TrainingExample, TripletLookup  # noqa: E402
+
+
+def examples_with_text_identities(path: Path, source: str) -> list[TrainingExample]:
+    """The split's examples, each passage identified by its source-language text."""
+    return [TrainingExample(record["id"], record["question_id"], record["dataset"],
+                            record["texts"][source]["positive"], record["texts"][source]["negative"], record["texts"])
+            for record in read_jsonl(path)]
+
+
+def left_in_loss(query_ids: torch.Tensor, passage_ids: torch.Tensor) -> int:
+    """Pairs (row, column other than the row's positive) holding the row's answer that the mask keeps."""
+    batch = query_ids.shape[0]
+    labels = torch.arange(batch)
+    excluded = _forward_exclusions(labels, passage_ids.shape[0], query_ids, passage_ids, False)
+    answers = (query_ids[:, None] == passage_ids[None, :]) & (torch.arange(passage_ids.shape[0])[None, :]
+                                                              != labels[:, None])
+    return int((answers & ~excluded).sum())
+
+
+def measure_run(examples, lookup, params, run_name: str) -> dict:
+    run = params.run(run_name)
+    sampler = HybridBatchSampler([e.meta() for e in examples], batch_size=params.sampler.batch_size,
+                                 mono_probability=run.mono_probability,
+                                 train_languages=params.translate.train_languages,
+                                 dataset_mixing=params.sampler.dataset_mixing, seed=params.run_seed(run_name))
+    batches = itertools.islice((b for epoch in itertools.count() for b in sampler.epoch_batches(epoch)),
+                               params.train.max_steps)
+    pairs = translations = with_any = left = total = 0
+    for batch in batches:
+        texts = lookup(batch)
+        found = texts.false_negatives(positives_as_negatives=False)
+        pairs += found
+        with_any += found > 0
+        total += 1
+        answer_language = {texts.positive_ids[i]: item.passage_lang for i, item in enumerate(batch.items)}
+        translations += sum(1 for item, identity in zip(batch.items, texts.negative_ids)
+                            if identity in answer_language and answer_language[identity] != item.passage_lang)
+        left += left_in_loss(*texts.loss_ids(torch.device("cpu")))
+    return {"batches": total, "false_negative_pairs": pairs, "of_which_translations": translations,
+            "batches_with_false_negatives": with_any, "left_in_loss_after_masking": left}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/translated"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/false_negatives_demo.json"))
+    args = parser.parse_args()
+    params = load_params(args.params)
+    source = read_json(args.data / "manifest.json")["languages"]["source"]
+    examples = examples_with_text_identities(args.data / "train.jsonl", source)
+    positives = {e.positive_id for e in examples}
+    result = {
+        "data": str(args.data),
+        "negatives_that_are_answers": round(sum(e.negative_id in positives for e in examples) / len(examples), 4),
+        "runs": {name: measure_run(examples, TripletLookup(examples), params, name) for name in params.runs},
+    }
+    write_json(args.out, result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
