@@ -1,0 +1,30 @@
+"""benchmarks/gpu_check.sh rehearsed on CPU, so the one-call GPU check does not rot between GPU sessions."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.interpreter
+def test_gpu_check_dry_run_writes_every_result(tmp_path):
+    env = {**os.environ, "GPU_CHECK_DRY_RUN": "1", "PYTHON": sys.executable}
+    env.pop("OUT", None)
+    result = subprocess.run(["bash", "benchmarks/gpu_check.sh", str(tmp_path)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    steps = [json.loads(line) for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps] == ["env", "gpu_tests", "bench_fp32", "training"]
+    assert all(s["exit_status"] == 0 for s in steps)
+    assert (tmp_path / "gpu_tests.xml").is_file()
+    bench = json.loads((tmp_path / "bench-fp32" / "results.json").read_text())
+    assert bench["gpu_timing"] is False
+    training = json.loads((tmp_path / "training.json").read_text())
+    assert training["runs"]["torch"]["steps"] == 3 and training["runs"]["torch"]["loss_impl"] == "torch"
+    assert not list(REPO.glob(".gpu_check.*")), "the script left its work folder in the repository"
