@@ -13,7 +13,7 @@ from hybrid_repro.stages.train import config_fingerprint, run_train
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "training"))
-from test_trainer import tiny_params, write_tiny_data  # noqa: E402  (the tiny dataset shared with the trainer tests)
+from test_trainer import tiny_params, write_manifest, write_tiny_data  # noqa: E402  (the tiny dataset shared with the trainer tests)
 
 
 def test_unknown_run_lists_the_defined_runs(tmp_path):
@@ -25,7 +25,7 @@ def test_unknown_run_lists_the_defined_runs(tmp_path):
 def test_missing_data_names_the_stage_to_run(tmp_path, missing):
     write_tiny_data(tmp_path)
     (tmp_path / "data" / missing).unlink()
-    with pytest.raises(HybridReproError, match=f"{missing} is missing: run the translate stage"):
+    with pytest.raises(HybridReproError, match=f"{missing} is missing .*re-run the translate stage"):
         run_train(tiny_params(tmp_path), "x-y")
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "models").exists()
 
@@ -33,6 +33,7 @@ def test_missing_data_names_the_stage_to_run(tmp_path, missing):
 def test_corrupt_data_is_a_clear_error(tmp_path):
     write_tiny_data(tmp_path)
     (tmp_path / "data" / "train.jsonl").write_text('{"id": "a", "question_id": "q", "dataset": "d", "texts": {}}\n')
+    write_manifest(tmp_path / "data")  # recorded as written: the content check, not the checksum, must catch it
     with pytest.raises(HybridReproError, match="line 1: 'texts'"):
         run_train(tiny_params(tmp_path), "x-y")
 

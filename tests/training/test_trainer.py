@@ -11,7 +11,9 @@ import torch
 import yaml
 
 from hybrid_repro.config import Params, params_from_dict
+from hybrid_repro.data.translated_manifest import MANIFEST, manifest_files
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.io import write_json
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.stages.train import run_train
 from hybrid_repro.training.checkpoint import read_checkpoint
@@ -53,6 +55,11 @@ def write_triplet_split(path: Path, count: int, offset: int = 0) -> None:
 
 def tiny_params(root: Path, **train) -> Params:
     """Repository params with tiny model, data under ``root`` and the given ``train`` overrides."""
+    return params_from_dict(tiny_raw(root, **train))
+
+
+def tiny_raw(root: Path, **train) -> dict:
+    """The mapping :func:`tiny_params` validates, e.g. to write as a params file."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     raw["translate"].update(out_dir=str(root / "data"), train_languages=list(LANGUAGES), low_resource={})
     raw["model"].update(max_query_length=16, max_passage_length=16,
@@ -64,12 +71,20 @@ def tiny_params(root: Path, **train) -> Params:
     raw["train"] = {"lr": 0.003, "warmup_ratio": 0.2, "max_steps": 9, "eval_every": 4, "checkpoint_every": 3,
                     "log_every": 2, "checkpoint_dir": str(root / "checkpoints"), "model_dir": str(root / "models"),
                     "metrics_dir": str(root / "metrics"), **train}
-    return params_from_dict(raw)
+    return raw
 
 
 def write_tiny_data(root: Path) -> None:
     write_triplet_split(root / "data" / "train.jsonl", 36)
     write_triplet_split(root / "data" / "val.jsonl", 12, offset=500)
+    write_manifest(root / "data")
+
+
+def write_manifest(data_dir: Path) -> None:
+    """The manifest the train stage verifies the splits against, as the translate stage writes it."""
+    eval_languages = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))["translate"]["eval_languages"]
+    write_json(data_dir / MANIFEST, {"languages": {"train": list(LANGUAGES), "eval": eval_languages},
+                                     "files": manifest_files(data_dir)})
 
 
 @pytest.fixture
