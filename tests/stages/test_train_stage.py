@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.modeling.encoder import Encoder
@@ -66,3 +67,20 @@ def test_fingerprint_ignores_bookkeeping_but_not_optimisation(tmp_path):
     before = fingerprint()
     files[0].write_text(files[0].read_text() + "\n")
     assert fingerprint() != before
+
+
+def test_fingerprint_holds_the_effective_thread_count(tmp_path):
+    """1 and 2 CPU threads give different weights, so a checkpoint must not be resumed under the other count."""
+    write_tiny_data(tmp_path)
+    files = [tmp_path / "data" / "train.jsonl", tmp_path / "data" / "val.jsonl"]
+    params = tiny_params(tmp_path)
+    encoder = Encoder.build(params.model, ["where does kaka live"], seed=0)
+    before = torch.get_num_threads()
+    try:
+        by_threads = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            by_threads[threads] = config_fingerprint(params, "x-y", encoder, files)
+    finally:
+        torch.set_num_threads(before)
+    assert by_threads[1] != by_threads[2]

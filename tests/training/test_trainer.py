@@ -218,9 +218,14 @@ def test_without_max_steps_training_runs_every_planned_epoch(tmp_path):
     assert counts[2] > counts[1] > 0
 
 
+def _tree_bytes(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
 def test_finished_run_only_rewrites_its_outputs(root, monkeypatch, capsys):
     first = train(root)
     weights = final_weights(first)
+    normal_finish = _tree_bytes(first.train.model_dir / RUN)
     (first.train.metrics_dir / f"{RUN}.json").unlink()
 
     def no_training(self, batch):
@@ -231,6 +236,11 @@ def test_finished_run_only_rewrites_its_outputs(root, monkeypatch, capsys):
     assert "holds the finished run (step 9)" in capsys.readouterr().out
     assert_same_weights(weights, final_weights(again))
     assert json.loads((again.train.metrics_dir / f"{RUN}.json").read_text())["steps"] == 9
+    # The model directory's bytes must not depend on how the run ended (tokenizer.json included).
+    rewritten = _tree_bytes(again.train.model_dir / RUN)
+    assert sorted(rewritten) == sorted(normal_finish)
+    for name, content in normal_finish.items():
+        assert rewritten[name] == content, name
 
 
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, capsys):
