@@ -132,6 +132,11 @@ def fail_at_step(monkeypatch, step: int, error: Exception) -> None:
     monkeypatch.setattr(Trainer, "_train_step", train_step)
 
 
+def _tree_bytes(directory: Path) -> dict[str, bytes]:
+    """File name -> bytes of every file in ``directory``."""
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
 def test_resuming_after_a_crash_gives_the_same_run(tmp_path, monkeypatch, capsys):
     # 9 steps cross an epoch boundary; checkpoints at 3 and 6; validations at 4, 8 and 9.
     write_tiny_data(tmp_path / "straight")
@@ -153,6 +158,7 @@ def test_resuming_after_a_crash_gives_the_same_run(tmp_path, monkeypatch, capsys
     assert [[row[c] for c in columns] for row in steps(straight)] == [[row[c] for c in columns] for row in steps(resumed)]
     batches = [(p.train.metrics_dir / RUN / "batches.jsonl").read_text() for p in (straight, resumed)]
     assert batches[0] == batches[1]
+    assert _tree_bytes(straight.train.model_dir / RUN) == _tree_bytes(resumed.train.model_dir / RUN)
 
 
 def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(root, monkeypatch):
@@ -216,10 +222,6 @@ def test_without_max_steps_training_runs_every_planned_epoch(tmp_path):
         assert summary["planned_steps"] == summary["steps"] == len(batches)
         counts[epochs] = summary["steps"]
     assert counts[2] > counts[1] > 0
-
-
-def _tree_bytes(directory: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
 
 
 def test_finished_run_only_rewrites_its_outputs(root, monkeypatch, capsys):
