@@ -1,8 +1,10 @@
 """Typed, validated configuration: ``params.yaml`` -> :class:`Params`.
 
-Every section of ``params.yaml`` maps to one model below. Validation happens on load, before any
-stage does work: an unknown key, a value out of range or not among the allowed choices raises
-:class:`~hybrid_repro.errors.HybridReproError` naming the key and what is allowed.
+Every section of ``params.yaml`` maps to one model below, and every section must be present (a
+profile is a complete file). Validation happens on load, before any stage does work: an unknown key
+(with the closest valid one suggested), a value out of range, NaN or infinite, or not among the
+allowed choices raises :class:`~hybrid_repro.errors.HybridReproError` naming the key and what is
+allowed; so do a key given twice, invalid UTF-8 and NUL bytes in the file.
 """
 
 from __future__ import annotations
