@@ -59,6 +59,20 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command()
 @params_option
+@click.option("--dvc-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("dvc.yaml"),
+              show_default=True, help="Pipeline whose stage params must exist in the params file.")
+@friendly_errors
+def check(params_path: Path, dvc_file: Path) -> None:
+    """Stage `check`: validate every section of params and the params keys of every dvc.yaml stage."""
+    from hybrid_repro.stages.check import CHECK_OUTPUT, run_check
+
+    params = run_check(params_path, dvc_file)
+    click.echo(f"check: {params_path} (profile {params.profile}, runs {', '.join(params.runs)}) and {dvc_file} "
+               f"are valid; wrote {CHECK_OUTPUT}")
+
+
+@cli.command()
+@params_option
 @friendly_errors
 def data(params_path: Path) -> None:
     """Stage `data`: build or fetch the source corpus (params: profile, seed, data)."""

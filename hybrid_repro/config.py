@@ -1,30 +1,53 @@
 """Typed, validated configuration: ``params.yaml`` -> :class:`Params`.
 
-Every section of ``params.yaml`` maps to one model below. Validation happens on load, before any
-stage does work: an unknown key, a value out of range or not among the allowed choices raises
-:class:`~hybrid_repro.errors.HybridReproError` naming the key and what is allowed.
+Every section of ``params.yaml`` maps to one model below, and every section must be present (a
+profile is a complete file). Validation happens on load, before any stage does work: an unknown key
+(with the closest valid one suggested), a value out of range, NaN or infinite, or not among the
+allowed choices raises :class:`~hybrid_repro.errors.HybridReproError` naming the key and what is
+allowed; so do a key given twice, invalid UTF-8 and NUL bytes in the file.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+import typing
 from pathlib import Path
-from typing import Literal, Optional, TypeVar
+from typing import Any, Literal, Optional, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.io import decode_text
 
 DEFAULT_PARAMS = Path("params.yaml")
 PROFILES = ("demo",)
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+# A pinned hub revision is a full commit hash: branches and tags move, so "main" or "v1.0" would not pin anything.
+COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
+# numpy's seeding (training.checkpoint.seed_everything) takes 32-bit seeds; a larger one would be silently
+# reduced modulo 2**32 and collide with a small one.
+SEED_LIMIT = 2**32
+# No encoder this package builds or loads needs more: the scratch encoder builds exactly the positions the two
+# maximum lengths ask for, and the paper's hub encoders (XLM-R, LaBSE) have 512. A larger value is a typo that
+# would otherwise allocate a position table of that size. Hub models are also checked against their own limit.
+MAX_TEXT_LENGTH = 8192
+# Every step adds a row to the step and batch logs that each checkpoint carries, and the paper's runs are
+# thousands of steps: a bound of a million keeps a typo such as 1e18 from planning a run that never ends.
+MAX_TRAIN_STEPS = 1_000_000
+
+
+def _check_commit_hash(revision: Optional[str], key: str) -> None:
+    if revision is not None and not COMMIT_HASH.fullmatch(revision):
+        raise ValueError(f"{key} {revision!r} must be a full 40-character commit hash (lower-case hex), "
+                         "not a branch or tag: those move, so they pin nothing")
 
 
 class Section(BaseModel):
     """Base for every section: unknown keys are errors, values are immutable after load."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 SectionT = TypeVar("SectionT", bound=Section)
@@ -83,7 +106,7 @@ class TranslateConfig(Section):
     model_revision: Optional[str] = None
     batch_size: int = Field(16, ge=1)
     train_languages: tuple[str, ...]
-    eval_languages: tuple[str, ...]
+    eval_languages: tuple[str, ...] = Field(min_length=1)
     low_resource: dict[str, float] = Field(default_factory=dict)
     out_dir: Path = Path("data/translated")
 
@@ -95,6 +118,7 @@ class TranslateConfig(Section):
             raise ValueError("model_name and model_revision are only used by the nllb and m2m100 backends")
         if self.backend != "lexicon" and not self.model_revision:
             raise ValueError(f"backend {self.backend!r} needs model_revision pinned to a commit hash")
+        _check_commit_hash(self.model_revision, "model_revision")
         for lang, share in self.low_resource.items():
             if lang not in self.train_languages:
                 raise ValueError(f"low_resource names {lang!r}, which is not in train_languages")
@@ -135,13 +159,14 @@ class ModelConfig(Section):
     normalize: bool = True
     query_prefix: str = "query: "
     passage_prefix: str = "passage: "
-    max_query_length: int = Field(32, ge=4)
-    max_passage_length: int = Field(64, ge=4)
+    max_query_length: int = Field(32, ge=4, le=MAX_TEXT_LENGTH)
+    max_passage_length: int = Field(64, ge=4, le=MAX_TEXT_LENGTH)
 
     @model_validator(mode="after")
     def _hub_needs_pin(self) -> "ModelConfig":
         if self.source == "hub" and not (self.name and self.revision):
             raise ValueError("source 'hub' needs both name and a pinned revision (a commit hash)")
+        _check_commit_hash(self.revision, "revision")
         return self
 
 
@@ -169,7 +194,7 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     epochs: int = Field(1, ge=1)
-    max_steps: Optional[int] = Field(None, ge=1)
+    max_steps: Optional[int] = Field(None, ge=1, le=MAX_TRAIN_STEPS)
     grad_clip: Optional[float] = Field(1.0, gt=0)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     gradient_checkpointing: bool = False
@@ -191,7 +216,7 @@ class TrainConfig(Section):
 class EvaluateConfig(Section):
     """Zero-shot LAReQA-style evaluation."""
 
-    datasets: tuple[str, ...] = ("synth-r",)
+    datasets: tuple[str, ...] = Field(("synth-r",), min_length=1)
     candidate_text: Literal["sentence", "sentence+context"] = "sentence"
     batch_size: int = Field(128, ge=1)
     cache_dir: Path = Path(".cache/embeddings")
@@ -206,8 +231,17 @@ class RunConfig(Section):
     """One row of the paper's tables: a batch strategy (and alpha for hybrid)."""
 
     strategy: Literal["x-x-mono", "x-y", "hybrid"]
-    alpha: Optional[float] = Field(None, ge=0, le=1)
-    seed: Optional[int] = None
+    alpha: Optional[float] = None
+    seed: Optional[int] = Field(None, ge=0, lt=SEED_LIMIT)
+
+    @field_validator("alpha", mode="before")
+    @classmethod
+    def _alpha_in_unit_interval(cls, value: Any) -> Any:
+        # One message for every bad alpha (out of range, NaN, infinite, not a number).
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and 0 <= value <= 1):
+            raise ValueError(f"alpha must be a number in [0, 1], got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _alpha_for_hybrid(self) -> "RunConfig":
@@ -226,16 +260,18 @@ class RunConfig(Section):
 class Params(Section):
     """The whole of ``params.yaml``."""
 
-    profile: Literal[PROFILES] = "demo"  # type: ignore[valid-type]
-    seed: int = 0
-    data: DataConfig = DataConfig()
+    # A profile is a complete file: no section has a default, so a missing one is an error rather than
+    # silently replaced by values the file does not show.
+    profile: Literal[PROFILES]  # type: ignore[valid-type]
+    seed: int = Field(ge=0, lt=SEED_LIMIT)
+    data: DataConfig
     translate: TranslateConfig
-    model: ModelConfig = ModelConfig()
-    loss: LossConfig = LossConfig()
-    sampler: SamplerConfig = SamplerConfig()
-    train: TrainConfig = TrainConfig()
-    evaluate: EvaluateConfig = EvaluateConfig()
-    report: ReportConfig = ReportConfig()
+    model: ModelConfig
+    loss: LossConfig
+    sampler: SamplerConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    report: ReportConfig
     runs: dict[str, RunConfig]
 
     @model_validator(mode="after")
@@ -272,13 +308,59 @@ class Params(Section):
         return self.seed if run.seed is None else run.seed
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping.
+
+    Plain YAML loaders keep the last value silently, while DVC refuses the file: the two would
+    disagree on what the parameters are.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, Any] = {}
+        for key_node, _value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given on line {seen[key].start_mark.line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def _section_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The section model that location ``loc`` (a pydantic error path) points into, if any."""
+    current: Any = model
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if not (isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields):
+            return None
+        current = current.model_fields[part].annotation
+        if typing.get_origin(current) is dict:
+            if not parts:
+                return None
+            parts.pop(0)  # the mapping's own key, e.g. a run name
+            current = typing.get_args(current)[1]
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unknown_key_message(model: type[BaseModel], loc: tuple) -> str:
+    section = _section_at(model, loc[:-1])
+    valid = list(section.model_fields) if section else []
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key; {hint}valid keys here: {', '.join(valid)}" if valid else "unknown key"
+
+
+def _format_validation_error(exc: ValidationError, source: str, model: type[BaseModel]) -> str:
     lines = [f"invalid parameters in {source}:"]
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"]) or "(top level)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling against params.yaml's documented keys)"
+            message = _unknown_key_message(model, err["loc"])
+        elif err["type"] == "missing" and len(err["loc"]) == 1 and model is Params:
+            message = "section missing: a profile is a complete file (copy the section from profiles/demo.yaml)"
         lines.append(f"  {key}: {message}")
     return "\n".join(lines)
 
@@ -290,20 +372,34 @@ def params_from_dict(raw: object, source: str = "params", model: type[SectionT] 
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise HybridReproError(_format_validation_error(exc, source)) from exc
+        raise HybridReproError(_format_validation_error(exc, source, model)) from exc
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS, model: type[SectionT] = Params) -> SectionT:
     """Read and validate a params file as ``model`` (the pipeline's :class:`Params` unless given)."""
+    return params_from_dict(read_params_mapping(path), str(path), model)
+
+
+def read_params_mapping(path: str | Path = DEFAULT_PARAMS) -> Any:
+    """The parsed, not yet validated, contents of a params file.
+
+    Refused with a one-line error: a missing or unreadable file, invalid UTF-8, a NUL byte, invalid
+    YAML and a key given twice in one mapping.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise HybridReproError(f"params file {path} not found (run from the repository root or pass --params)") from exc
     except OSError as exc:
         raise HybridReproError(f"cannot read params file {path}: {exc.strerror}") from exc
+    text = decode_text(data, path, fix="fix it, or copy a profile from profiles/")
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise HybridReproError(f"{path} is not valid YAML: {where}{exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
-        raise HybridReproError(f"params file {path} is not valid YAML: {exc}") from exc
-    return params_from_dict(raw, str(path), model)
+        raise HybridReproError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
+    return raw

@@ -76,14 +76,42 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         handle.write("\n")
 
 
+def decode_text(data: bytes, path: str | os.PathLike,
+                fix: str = "restore it or re-run the stage that writes it") -> str:
+    """``data`` (the bytes of text file ``path``) as a string; invalid UTF-8 or a NUL byte is a one-line
+    error that ends with ``fix``.
+
+    A NUL byte is valid UTF-8 but never part of the text this package reads: it marks a file
+    overwritten with binary data or pre-allocated and never filled.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HybridReproError(f"{path} is not valid UTF-8 (byte offset {exc.start}): the file is corrupt "
+                               f"or not text; {fix}") from exc
+    nul = text.find("\0")
+    if nul >= 0:
+        raise HybridReproError(f"{path} contains a NUL byte (character {nul}): the file is corrupt; {fix}")
+    return text
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A UTF-8 text file's contents; a missing, undecodable or NUL-holding file is a clear error."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise HybridReproError(f"missing file {path}: run the stage that produces it first") from exc
+    except OSError as exc:
+        raise HybridReproError(f"cannot read {path}: {exc.strerror}") from exc
+    return decode_text(data, path)
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file, turning a missing or corrupt file into a clear error."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError as exc:
-        raise HybridReproError(f"missing file {path}: run the stage that produces it first") from exc
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise HybridReproError(f"{path} is not valid JSON (truncated or corrupt?): {exc}") from exc
 

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from hybrid_repro.cli import cli
 
-COMMANDS = ["data", "translate", "train", "evaluate", "report", "env"]
+COMMANDS = ["check", "data", "translate", "train", "evaluate", "report", "env"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

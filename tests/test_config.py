@@ -122,3 +122,86 @@ def test_bad_validation_languages_are_refused(raw, train, expected):
 def test_multilingual_validation_may_mix_strategies(raw):
     raw["train"].update(val_languages=["qen", "qde"], val_mono_probability=0.5)
     assert params_from_dict(raw).train.val_languages == ("qen", "qde")
+
+
+def _set(raw: dict, dotted: str, value) -> dict:
+    node = raw
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return raw
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("loss.temperature", float("inf"), "loss.temperature: Input should be a finite number"),
+        ("train.lr", float("nan"), "train.lr: Input should be a finite number"),
+        ("translate.low_resource", {"qar": float("nan")}, "translate.low_resource.qar: Input should be a finite"),
+        ("train.max_steps", 1e18, "train.max_steps: Input should be less than or equal to 1000000"),
+        ("evaluate.datasets", [], "evaluate.datasets: Tuple should have at least 1 item"),
+        ("translate.eval_languages", [], "translate.eval_languages: Tuple should have at least 1 item"),
+        ("seed", -1, "seed: Input should be greater than or equal to 0"),
+        ("seed", 2**32, "seed: Input should be less than 4294967296"),
+        ("runs.x-y.seed", 2**40, "runs.x-y.seed: Input should be less than 4294967296"),
+        ("model.max_query_length", 100_000, "model.max_query_length: Input should be less than or equal to 8192"),
+        ("model.max_passage_length", 9000, "model.max_passage_length: Input should be less than or equal to 8192"),
+        ("runs.hybrid.alpha", float("nan"), r"runs.hybrid.alpha: alpha must be a number in \[0, 1\], got nan"),
+        ("runs.hybrid.alpha", "half", r"runs.hybrid.alpha: alpha must be a number in \[0, 1\]"),
+    ],
+)
+def test_values_refused_on_load(raw, key, value, expected):
+    with pytest.raises(HybridReproError, match=expected):
+        params_from_dict(_set(raw, key, value))
+
+
+@pytest.mark.parametrize("section", ["profile", "seed", "data", "model", "loss", "sampler", "train", "evaluate",
+                                     "report", "runs", "translate"])
+def test_every_section_is_required(raw, section):
+    del raw[section]
+    with pytest.raises(HybridReproError, match=f"{section}: section missing: a profile is a complete file"):
+        params_from_dict(raw)
+
+
+@pytest.mark.parametrize(
+    "key, suggestion",
+    [("train.lrr", "lr"), ("runs.hybrid.alpah", "alpha"), ("sampler.batch_sizee", "batch_size"), ("modle", "model"),
+     ("model.scratch.hidden", "hidden_size")],
+)
+def test_unknown_keys_get_a_suggestion(raw, key, suggestion):
+    with pytest.raises(HybridReproError, match=f"{key}: unknown key; did you mean '{suggestion}'\\? valid keys"):
+        params_from_dict(_set(raw, key, 1))
+
+
+@pytest.mark.parametrize("revision", ["main", "v1.0", "0123abc", "0123456789ABCDEF0123456789ABCDEF01234567"])
+def test_revisions_must_be_commit_hashes(raw, revision):
+    raw["model"].update(source="hub", name="org/model", revision=revision)
+    with pytest.raises(HybridReproError, match=f"revision '{revision}' must be a full 40-character commit hash"):
+        params_from_dict(raw)
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["translate"].update(backend="nllb", model_revision=revision)
+    with pytest.raises(HybridReproError, match=f"model_revision '{revision}' must be a full 40-character"):
+        params_from_dict(raw)
+    raw["translate"]["model_revision"] = "0123456789abcdef0123456789abcdef01234567"
+    assert params_from_dict(raw).translate.model_revision == raw["translate"]["model_revision"]
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda text: text.replace(b"seed: 13\n", b"seed: 13\nseed: 14\n"),
+         "not valid YAML: line 5, column 1: duplicate key 'seed' \\(first given on line 4\\)"),
+        (lambda text: text.replace(b"  batch_size: 32\n", b"  batch_size: 32\n  batch_size: 64\n"),
+         "duplicate key 'batch_size'"),
+        (lambda text: text.replace(b"profile: demo", b"profile: d\xffmo"), r"not valid UTF-8 \(byte offset \d+\)"),
+        (lambda text: text.replace(b"# Demo", b"# D\x00emo"), "contains a NUL byte"),
+    ],
+    ids=["duplicate-top-level", "duplicate-nested", "invalid-utf8", "nul-byte"],
+)
+def test_unreadable_params_text_is_a_one_line_error(tmp_path, edit, expected):
+    bad = tmp_path / "params.yaml"
+    bad.write_bytes(edit((REPO / "params.yaml").read_bytes()))
+    with pytest.raises(HybridReproError, match=expected) as info:
+        load_params(bad)
+    assert "\n" not in str(info.value)

@@ -1,6 +1,10 @@
 """Every DVC pipeline in the repository calls real CLI commands with options that parse."""
 
+import json
+import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -40,3 +44,28 @@ def test_kernel_benchmark_is_opt_in():
     kernel = yaml.safe_load((ROOT / "pipelines/kernel/dvc.yaml").read_text())["stages"]["bench-kernel"]
     # cache: false keeps the results in git, next to the lock that pins them.
     assert kernel["outs"] == [{"benchmarks/kernel": {"cache": False}}]
+
+
+def _locked_pipeline(stage: str) -> bool:
+    """Whether the pipeline of a `dvc status` stage name (``train@x-y``, ``pipelines/lareqa/dvc.yaml:fetch@x``)
+    has a committed dvc.lock; the opt-in kernel pipeline has none."""
+    dvc_file = ROOT / stage.split(":")[0] if ":" in stage else ROOT / "dvc.yaml"
+    return (dvc_file.parent / "dvc.lock").is_file()
+
+
+def test_dvc_lock_records_the_current_code():
+    """Every code dependency (under hybrid_repro/ or kernels/) of every locked stage hashes, by DVC's own
+    hashing, to what dvc.lock records: a fresh clone's `dvc status` shows no code change."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: dvc.lock describes the tree it was committed with, not this copy")
+    dvc = Path(sys.executable).with_name("dvc")
+    result = subprocess.run([str(dvc), "status", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    assert result.returncode == 0, result.stderr
+    stale = sorted(
+        f"{stage}: {path} {state}"
+        for stage, changes in json.loads(result.stdout).items() if _locked_pipeline(stage)
+        for change in changes if isinstance(change, dict)
+        for path, state in change.get("changed deps", {}).items() if path.split("/")[0] in ("hybrid_repro", "kernels"))
+    assert not stale, ("dvc.lock is stale for code: re-run the stages (or `dvc commit` them once their outputs are "
+                       "shown unchanged) and commit dvc.lock:\n" + "\n".join(stale))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import atomic_output_file
+from hybrid_repro.io import atomic_output_file, read_text
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
@@ -24,10 +24,7 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> i
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Every object in a JSON Lines file; a missing file or a corrupt line is a HybridReproError."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise HybridReproError(f"missing file {path}: run the stage that produces it first") from exc
+    lines = read_text(path).splitlines()
     records = []
     for number, line in enumerate(lines, start=1):
         try:

@@ -30,8 +30,9 @@ from hybrid_repro.data.jsonl import write_jsonl
 from hybrid_repro.data.languages import known_languages, language
 from hybrid_repro.data.source_corpus import LoadedSource
 from hybrid_repro.data.translate import Translator
+from hybrid_repro.data.translated_manifest import MANIFEST, manifest_files
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import sha256_file, write_json
+from hybrid_repro.io import write_json
 
 EVAL_VERSION = "synth-r-1"
 TEXT_FIELDS = ("query", "positive", "negative")
@@ -230,7 +231,6 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
         eval_counts[lang] = {"questions": sum(len(p["qas"]) for p in paragraphs),
                              "candidates": sum(len(p["sentences"]) for p in paragraphs)}
 
-    files = sorted(p for p in out_dir.rglob("*") if p.is_file())
     manifest = {
         "source_kind": source.kind,
         "backend": backend,
@@ -244,7 +244,7 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
             "val": _language_counts(val),
             "eval": {source.eval_dataset: eval_counts},
         },
-        "files": {str(p.relative_to(out_dir)): sha256_file(p) for p in files},
+        "files": manifest_files(out_dir),
     }
-    write_json(out_dir / "manifest.json", manifest)
+    write_json(out_dir / MANIFEST, manifest)
     return manifest

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import atomic_output_dir
+from hybrid_repro.io import atomic_output_dir, sha256_file
 
 MIRROR_ENV = "HYBRID_REPRO_DATA_MIRROR"
 DOWNLOAD_TIMEOUT_S = 60
@@ -128,6 +128,23 @@ def _describe_mismatch(path: Path) -> str:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return "not valid JSON: truncated or corrupt"
     return "valid JSON but different content: another version of the file"
+
+
+def verify_pinned_files(dataset: str, directory: Path) -> None:
+    """``directory`` holds exactly the pinned language files of ``dataset``, each with its pinned sha256."""
+    pin = PINNED[dataset]
+    refetch = f"run `hybrid-repro fetch-lareqa {dataset}` (or `dvc repro pipelines/lareqa/dvc.yaml:fetch@{dataset}`)"
+    foreign = sorted(path.name for path in Path(directory).glob("*.json") if path.name not in pin.sha256)
+    if foreign:
+        raise HybridReproError(f"{Path(directory) / foreign[0]} is not a pinned {dataset} file: remove it or {refetch}")
+    for file_name, expected in pin.sha256.items():
+        path = Path(directory) / file_name
+        if path.suffix != ".json":
+            continue
+        if not path.is_file():
+            raise HybridReproError(f"{path} is missing: {refetch}")
+        if sha256_file(path) != expected:
+            raise HybridReproError(f"{path} does not match its pinned sha256 ({_describe_mismatch(path)}): {refetch}")
 
 
 def fetch_lareqa(dataset: str, out_dir: Path, mirror: Path | None = None) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
 import numpy as np
+from safetensors import SafetensorError
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -35,6 +36,7 @@ from hybrid_repro.modeling.tokenizer import tokenizer_identity, build_bpe_tokeni
 
 TextKind = Literal["query", "passage"]
 SETTINGS_FILE = "encoder.json"
+WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +91,9 @@ class Encoder(nn.Module):
         """
         settings = EncodingSettings.from_config(model_cfg)
         if model_cfg.source == "hub":
-            return cls(*_from_hub(model_cfg.name, model_cfg.revision), settings)
+            model, tokenizer = _from_hub(model_cfg.name, model_cfg.revision)
+            _check_position_limit(model, tokenizer, settings, model_cfg.name)
+            return cls(model, tokenizer, settings)
         if tokenizer_corpus is None:
             raise HybridReproError("model.source 'scratch' builds its tokenizer from the training corpus, "
                                    "but no corpus was given")
@@ -111,6 +115,12 @@ class Encoder(nn.Module):
         """Write model, tokenizer and ``encoder.json`` to ``directory``, replacing it atomically;
         return the fingerprint written there."""
         fingerprint = self.fingerprint
+        # The transformers wrapper leaves its last call's truncation and padding on the backend tokenizer,
+        # and save_pretrained writes them into tokenizer.json: cleared, the saved bytes do not depend on
+        # what was encoded last (a finished run validates just before saving; a rewrite from its checkpoint
+        # encodes nothing). Every call sets them again, so encoding is unchanged.
+        self.tokenizer.backend_tokenizer.no_truncation()
+        self.tokenizer.backend_tokenizer.no_padding()
         with atomic_output_dir(directory) as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
@@ -130,11 +140,18 @@ class Encoder(nn.Module):
             settings = EncodingSettings(**stored)
         except TypeError as exc:
             raise HybridReproError(f"{directory / SETTINGS_FILE} does not describe encoding settings: {exc}") from exc
+        if not (directory / WEIGHTS_FILE).is_file():
+            # save() writes safetensors only; other weight files (pickled pytorch_model.bin) are never
+            # opened, since unpickling a file of unknown origin can run code.
+            others = sorted(path.name for path in directory.iterdir() if path.suffix in (".bin", ".pt", ".pth"))
+            found = f" (found {', '.join(others)}, which is not loaded)" if others else ""
+            raise HybridReproError(f"{directory} holds no {WEIGHTS_FILE}{found}: re-run the train stage")
         try:
-            model = AutoModel.from_pretrained(directory)
+            model = AutoModel.from_pretrained(directory, use_safetensors=True)
             tokenizer = AutoTokenizer.from_pretrained(directory)
-        except (OSError, ValueError) as exc:
-            raise HybridReproError(f"cannot load the encoder in {directory}: {exc}; re-run the train stage") from exc
+        except (OSError, ValueError, SafetensorError) as exc:
+            reason = " ".join(str(exc).split())
+            raise HybridReproError(f"cannot load the encoder in {directory}: {reason}; re-run the train stage") from exc
         encoder = cls(model, tokenizer, settings)
         if encoder.fingerprint != expected:
             raise HybridReproError(f"the encoder in {directory} does not match its recorded fingerprint "
@@ -247,3 +264,23 @@ def _from_hub(name: str, revision: str):
         raise HybridReproError(f"cannot download model {name!r} at revision {revision!r}: {exc} "
                                "(check model.name, model.revision and the network)") from exc
     return model, tokenizer
+
+
+def _check_position_limit(model: PreTrainedModel, tokenizer, settings: EncodingSettings, name: str) -> None:
+    """Refuse maximum lengths beyond the longest input, in tokens, that ``model`` and ``tokenizer`` take.
+
+    The limit is the model config's ``max_position_embeddings``, lowered to the tokenizer's
+    ``model_max_length`` when that is smaller: RoBERTa-family configs (XLM-R) count two positions
+    reserved for the padding offset, which their tokenizers leave out. A tokenizer without a limit
+    reports a huge sentinel, which the config's value then undercuts.
+    """
+    candidates = (getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None))
+    limits = [limit for limit in candidates if isinstance(limit, int)]
+    if not limits:
+        raise HybridReproError(f"cannot tell the position limit of model {name!r}: "
+                               "its config has no max_position_embeddings")
+    limit = min(limits)
+    for key in ("max_query_length", "max_passage_length"):
+        if getattr(settings, key) > limit:
+            raise HybridReproError(f"model.{key} {getattr(settings, key)} exceeds the {limit} positions of model "
+                                   f"{name!r}: set model.{key} to at most {limit}")

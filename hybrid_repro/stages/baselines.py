@@ -21,6 +21,7 @@ from pydantic import Field
 from hybrid_repro.config import Section, load_params
 from hybrid_repro.evaluation.baselines import (BM25_B, BM25_K1, Bm25Ranker, expected_random_result,
                                               random_score_rows)
+from hybrid_repro.evaluation.download import verify_pinned_files
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.settings import SETTINGS, evaluate_score_rows
 from hybrid_repro.io import atomic_output_dir, atomic_output_file
@@ -73,6 +74,7 @@ def _ranker_outputs(config: BaselinesConfig, name: str, out: Path, progress: boo
     directory = LAREQA_DATA_DIR / name
     if not directory.is_dir():
         directory = run_fetch_lareqa(name)
+    verify_pinned_files(name, directory)
     dataset = load_lareqa(directory, candidate_text=config.candidate_text, name=name)
     bm25 = Bm25Ranker(dataset, k1=config.bm25.k1, b=config.bm25.b, progress=progress)
     bm25_result = evaluate_score_rows(dataset, bm25.score_rows, progress=progress)

@@ -21,7 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hybrid_repro.config import Params
+from hybrid_repro.data.translated_manifest import verify_eval_dataset
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.evaluation.download import verify_pinned_files
 from hybrid_repro.evaluation.encode import encode_dataset
 from hybrid_repro.evaluation.heatmap import write_cr_heatmap
 from hybrid_repro.evaluation.lareqa import load_lareqa
@@ -41,7 +43,9 @@ metrics documents themselves come from full rankings."""
 
 
 def dataset_directory(params: Params, name: str) -> Path:
-    """Where dataset ``name`` lives; a missing directory is an error naming the stage that writes it."""
+    """Where dataset ``name`` lives, verified against what the stage that writes it recorded (the
+    translate manifest, or the pinned checksums of the fetched files); a missing directory, file or
+    a mismatch is an error naming the stage to re-run."""
     if name == "synth-r":
         directory = params.translate.out_dir / "eval" / "synth-r"
         producer = "`hybrid-repro translate` (or `dvc repro translate`)"
@@ -55,6 +59,10 @@ def dataset_directory(params: Params, name: str) -> Path:
         )
     if not directory.is_dir():
         raise HybridReproError(f"dataset {name} not found at {directory}: run {producer} first")
+    if name == "synth-r":
+        verify_eval_dataset(params.translate.out_dir, name, params.translate.eval_languages)
+    else:
+        verify_pinned_files(name, directory)
     return directory
 
 

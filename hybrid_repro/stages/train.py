@@ -17,8 +17,9 @@ import hybrid_repro.kernels
 import hybrid_repro.modeling
 import hybrid_repro.training
 from hybrid_repro.config import Params
+from hybrid_repro.data.translated_manifest import verify_training_data
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import read_json, sha256_file
+from hybrid_repro.io import sha256_file
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.modeling.loss import InfoNCELoss
 from hybrid_repro.training.sampler import HybridBatchSampler
@@ -27,7 +28,9 @@ from hybrid_repro.training.triplets import (
     TripletLookup, corpus_texts, read_training_examples, validation_batches)
 
 # Settings that change how a run is carried out or recorded, but not the weights it ends with:
-# a checkpoint written under other values of these is still resumed.
+# a checkpoint written under other values of these is still resumed. `num_threads` does change the
+# weights (CPU kernels split reductions by thread), so the fingerprint holds the effective thread
+# count instead of the setting: unset and set to the machine's default are the same trajectory.
 TRAIN_KEYS_NOT_IN_FINGERPRINT = ("checkpoint_every", "log_every", "num_threads", "checkpoint_dir", "model_dir",
                                  "metrics_dir")
 
@@ -38,10 +41,10 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
     seed = params.run_seed(run_name)
     data_dir = params.translate.out_dir
     train_path, val_path = data_dir / "train.jsonl", data_dir / "val.jsonl"
-    for path in (train_path, val_path):
-        if not path.is_file():
-            raise HybridReproError(f"training data {path} is missing: run the translate stage first "
-                                   "(`dvc repro translate`, or `hybrid-repro translate`)")
+    if not data_dir.is_dir():
+        raise HybridReproError(f"training data {data_dir} is missing: run the translate stage first "
+                               "(`dvc repro translate`, or `hybrid-repro translate`)")
+    source = verify_training_data(data_dir, params.translate.train_languages)
     if params.train.num_threads is not None:
         torch.set_num_threads(params.train.num_threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -54,7 +57,7 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
         [example.meta() for example in train_examples], batch_size=params.sampler.batch_size,
         mono_probability=run.mono_probability, train_languages=params.translate.train_languages,
         dataset_mixing=params.sampler.dataset_mixing, seed=seed)
-    val_languages = params.train.val_languages or (source_language(data_dir),)
+    val_languages = params.train.val_languages or (source,)
     # The global seed, not the run's: every run is validated on the same batches.
     val_batches = validation_batches(
         val_examples, batch_size=params.sampler.batch_size, mono_probability=params.train.val_mono_probability,
@@ -78,16 +81,6 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
           f"at step {summary['best_step']}; model in {trainer.model_path}")
 
 
-def source_language(data_dir: Path) -> str:
-    """The source language recorded in the translate stage's manifest (the default validation language)."""
-    manifest = read_json(data_dir / "manifest.json")
-    try:
-        return manifest["languages"]["source"]
-    except (KeyError, TypeError) as exc:
-        raise HybridReproError(f"{data_dir / 'manifest.json'} does not name the source language; re-run the "
-                               "translate stage") from exc
-
-
 def config_fingerprint(params: Params, run_name: str, encoder: Encoder, data_files: list[Path]) -> str:
     """sha256 of everything that decides a run's trajectory: settings, data, initial encoder and code.
 
@@ -104,6 +97,7 @@ def config_fingerprint(params: Params, run_name: str, encoder: Encoder, data_fil
         "loss": params.loss.model_dump(mode="json"),
         "sampler": params.sampler.model_dump(mode="json"),
         "train": train_settings,
+        "threads": torch.get_num_threads(),
         "data": [sha256_file(path) for path in data_files],
         "initial_encoder": encoder.fingerprint,
         "code": _source_digest(),

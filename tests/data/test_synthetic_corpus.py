@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from hybrid_repro.config import SyntheticConfig, params_from_dict
+from hybrid_repro.config import DataConfig, SyntheticConfig, params_from_dict
 from hybrid_repro.data.languages import INVENTORY, SOURCE_LANGUAGE, language, render_name, render_number
 from hybrid_repro.data.lexicon import build_lexicon, domain_of
 from hybrid_repro.data.synthetic import DATASETS, CorpusGenerator, generate_corpus, hard_negative
@@ -167,10 +167,8 @@ def test_unknown_dataset_name_is_rejected():
     ],
 )
 def test_config_rejects_impossible_shapes(synthetic, expected):
-    raw = {"translate": {"train_languages": ["qen"], "eval_languages": ["qen"]},
-           "runs": {"x-y": {"strategy": "x-y"}}, "data": {"synthetic": synthetic}}
     with pytest.raises(HybridReproError, match=expected):
-        params_from_dict(raw)
+        params_from_dict({"synthetic": synthetic}, model=DataConfig)
 
 
 # -- lexicon and languages ----------------------------------------------------------------------

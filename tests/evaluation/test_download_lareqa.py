@@ -134,3 +134,22 @@ def test_shared_mirror_matches_every_pinned_checksum(tmp_path: Path, monkeypatch
     readme = (shared_data_dir() / "README.md").read_text(encoding="utf-8")
     published = dict((path, digest) for digest, path in re.findall(r"([0-9a-f]{64})  \./(\S+)", readme))
     assert {f"{name}/{file}": digest for file, digest in PINNED[name].sha256.items()}.items() <= published.items()
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (lambda out: out.joinpath("de.json").unlink(), r"de.json is missing: run `hybrid-repro fetch-lareqa tiny-r`"),
+        (lambda out: out.joinpath("en.json").write_bytes(FILES["en.json"][:-1]),
+         r"en.json does not match its pinned sha256 \(not valid JSON: truncated or corrupt\)"),
+        (lambda out: out.joinpath("fr.json").write_bytes(FILES["en.json"]), r"fr.json is not a pinned tiny-r file"),
+    ],
+    ids=["deleted", "truncated", "foreign"],
+)
+def test_fetched_files_are_verified_before_use(tmp_path: Path, tiny_pin, monkeypatch, damage, expected):
+    install(monkeypatch, FakeNetwork(FILES))
+    fetch_lareqa("tiny-r", tmp_path / "out")
+    download.verify_pinned_files("tiny-r", tmp_path / "out")
+    damage(tmp_path / "out")
+    with pytest.raises(HybridReproError, match=expected):
+        download.verify_pinned_files("tiny-r", tmp_path / "out")

@@ -20,6 +20,7 @@ CORPUS = [
     "红狐狸住在古老的森林里。",
     "the blue whale swims in the cold ocean.",
 ] * 4
+REVISION = "0123456789abcdef0123456789abcdef01234567"
 SCRATCH = ScratchModelConfig(vocab_size=150, hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32)
 
 
@@ -202,8 +203,8 @@ def test_hub_models_are_downloaded_at_the_pinned_revision(monkeypatch):
 
     monkeypatch.setattr(encoder_module.AutoModel, "from_pretrained", fake("model", tiny.model))
     monkeypatch.setattr(encoder_module.AutoTokenizer, "from_pretrained", fake("tokenizer", tiny.tokenizer))
-    hub = Encoder.build(model_config(source="hub", name="org/encoder", revision="0123abc", pooling="mean"), None, 0)
-    assert calls == [("model", "org/encoder", "0123abc", torch.float32), ("tokenizer", "org/encoder", "0123abc", None)]
+    hub = Encoder.build(model_config(source="hub", name="org/encoder", revision=REVISION, pooling="mean"), None, 0)
+    assert calls == [("model", "org/encoder", REVISION, torch.float32), ("tokenizer", "org/encoder", REVISION, None)]
     assert hub.settings.pooling == "mean"
     assert hub.encode(["the red fox"], "query", 1, progress=False).shape == (1, SCRATCH.hidden_size)
 
@@ -213,8 +214,18 @@ def test_hub_download_failure_is_a_clear_error(monkeypatch):
         raise OSError("connection refused")
 
     monkeypatch.setattr(encoder_module.AutoModel, "from_pretrained", unreachable)
-    with pytest.raises(HybridReproError, match="revision 'deadbeef'"):
-        Encoder.build(model_config(source="hub", name="org/encoder", revision="deadbeef"), None, 0)
+    with pytest.raises(HybridReproError, match=f"revision '{REVISION}'"):
+        Encoder.build(model_config(source="hub", name="org/encoder", revision=REVISION), None, 0)
+
+
+def test_hub_model_shorter_than_the_maximum_lengths_is_refused(monkeypatch):
+    tiny = Encoder.build(model_config(), CORPUS, seed=3)  # 16 positions: the longer of the two maximum lengths
+    monkeypatch.setattr(encoder_module.AutoModel, "from_pretrained", lambda *args, **kwargs: tiny.model)
+    monkeypatch.setattr(encoder_module.AutoTokenizer, "from_pretrained", lambda *args, **kwargs: tiny.tokenizer)
+    hub = dict(source="hub", name="org/encoder", revision=REVISION)
+    with pytest.raises(HybridReproError, match="model.max_passage_length 17 exceeds the 16 positions.*at most 16"):
+        Encoder.build(ModelConfig(scratch=SCRATCH, max_query_length=12, max_passage_length=17, **hub), None, 0)
+    assert Encoder.build(model_config(**hub), None, 0).settings.max_passage_length == 16
 
 
 @pytest.mark.parametrize("dropout, repeatable", [(0.0, True), (0.5, False)])

@@ -14,10 +14,13 @@ import pytest
 import yaml
 
 from hybrid_repro.config import Params, params_from_dict
+from hybrid_repro.data.translated_manifest import MANIFEST, manifest_files
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.evaluation.download import PINNED
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.runfile import read_run_file
 from hybrid_repro.evaluation.settings import evaluate_run
+from hybrid_repro.io import sha256_file, write_json
 from hybrid_repro.stages import evaluate as evaluate_stage
 from hybrid_repro.stages.evaluate import run_evaluate
 
@@ -72,9 +75,15 @@ def write_tiny_lareqa(directory: Path) -> None:
         write_squad_file(directory / f"{lang}.json", lang, paragraphs)
 
 
+def write_eval_manifest(translated: Path) -> None:
+    """The manifest the translate stage would write for the files under ``translated``."""
+    write_json(translated / MANIFEST, {"languages": {"train": ["qen"], "eval": list(LANGUAGES)},
+                                       "files": manifest_files(translated)})
+
+
 def stage_params(root: Path, datasets: tuple[str, ...] = ("synth-r",)) -> Params:
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    raw["translate"]["out_dir"] = str(root / "translated")
+    raw["translate"].update(out_dir=str(root / "translated"), eval_languages=list(LANGUAGES))
     raw.setdefault("train", {})["model_dir"] = str(root / "models")
     raw["evaluate"] = {**raw.get("evaluate", {}), "datasets": list(datasets),
                        "cache_dir": str(root / "cache"), "out_dir": str(root / "results")}
@@ -87,6 +96,7 @@ def ready(tmp_path: Path, monkeypatch) -> tuple[Params, str, list[BagOfWordsEnco
     params = stage_params(tmp_path)
     run_name = next(iter(params.runs))
     write_tiny_lareqa(params.translate.out_dir / "eval" / "synth-r")
+    write_eval_manifest(params.translate.out_dir)
     (params.train.model_dir / run_name).mkdir(parents=True)
     loaded: list[BagOfWordsEncoder] = []
 
@@ -176,7 +186,11 @@ def test_baselines_stage_writes_both_rankers_and_the_doc(tmp_path: Path, monkeyp
     from hybrid_repro.stages.baselines import BaselinesConfig, run_baselines
 
     monkeypatch.chdir(tmp_path)
-    write_tiny_lareqa(tmp_path / "data" / "lareqa" / "xquad-r")
+    directory = tmp_path / "data" / "lareqa" / "xquad-r"
+    write_tiny_lareqa(directory)
+    # The stage verifies the files against their pins: pin the tiny ones in place of XQuAD-R's.
+    tiny_pin = dataclasses.replace(PINNED["xquad-r"], sha256={p.name: sha256_file(p) for p in directory.glob("*.json")})
+    monkeypatch.setitem(PINNED, "xquad-r", tiny_pin)
     config = BaselinesConfig(datasets=("xquad-r",), out_dir=tmp_path / "baselines", doc_path=tmp_path / "doc.md")
     run_baselines(config, progress=False)
     bm25 = json.loads((config.out_dir / "bm25" / "xquad-r" / "metrics.json").read_text(encoding="utf-8"))

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.modeling.encoder import Encoder
@@ -13,7 +14,7 @@ from hybrid_repro.stages.train import config_fingerprint, run_train
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "training"))
-from test_trainer import tiny_params, write_tiny_data  # noqa: E402  (the tiny dataset shared with the trainer tests)
+from test_trainer import tiny_params, write_manifest, write_tiny_data  # noqa: E402  (the tiny dataset shared with the trainer tests)
 
 
 def test_unknown_run_lists_the_defined_runs(tmp_path):
@@ -25,7 +26,7 @@ def test_unknown_run_lists_the_defined_runs(tmp_path):
 def test_missing_data_names_the_stage_to_run(tmp_path, missing):
     write_tiny_data(tmp_path)
     (tmp_path / "data" / missing).unlink()
-    with pytest.raises(HybridReproError, match=f"{missing} is missing: run the translate stage"):
+    with pytest.raises(HybridReproError, match=f"{missing} is missing .*re-run the translate stage"):
         run_train(tiny_params(tmp_path), "x-y")
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "models").exists()
 
@@ -34,6 +35,7 @@ def test_corrupt_data_is_a_clear_error(tmp_path):
     write_tiny_data(tmp_path)
     (tmp_path / "data" / "train.jsonl").write_text('{"id": "a", "question_id": "q", "dataset": "d", "positive_id": "s", '
                                                      '"negative_id": "n", "texts": {}}\n')
+    write_manifest(tmp_path / "data")  # recorded as written: the content check, not the checksum, must catch it
     with pytest.raises(HybridReproError, match="line 1: 'texts'"):
         run_train(tiny_params(tmp_path), "x-y")
 
@@ -66,3 +68,20 @@ def test_fingerprint_ignores_bookkeeping_but_not_optimisation(tmp_path):
     before = fingerprint()
     files[0].write_text(files[0].read_text() + "\n")
     assert fingerprint() != before
+
+
+def test_fingerprint_holds_the_effective_thread_count(tmp_path):
+    """1 and 2 CPU threads give different weights, so a checkpoint must not be resumed under the other count."""
+    write_tiny_data(tmp_path)
+    files = [tmp_path / "data" / "train.jsonl", tmp_path / "data" / "val.jsonl"]
+    params = tiny_params(tmp_path)
+    encoder = Encoder.build(params.model, ["where does kaka live"], seed=0)
+    before = torch.get_num_threads()
+    try:
+        by_threads = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            by_threads[threads] = config_fingerprint(params, "x-y", encoder, files)
+    finally:
+        torch.set_num_threads(before)
+    assert by_threads[1] != by_threads[2]

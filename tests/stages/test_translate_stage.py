@@ -183,6 +183,10 @@ def _truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+def _replace_first_byte(path: Path, byte: bytes) -> None:
+    path.write_bytes(byte + path.read_bytes()[1:])
+
+
 def _empty(path: Path) -> None:
     path.write_text("")
 
@@ -197,8 +201,11 @@ def _empty(path: Path) -> None:
         (lambda source: _truncate(source / "manifest.json"), False, "not valid JSON"),
         (lambda source: (source / "val.jsonl").unlink(), False, "missing file"),
         (lambda source: _empty(source / "train.jsonl"), True, "holds no examples"),
+        (lambda source: _replace_first_byte(source / "train.jsonl", b"\xff"), True, "train.jsonl is not valid UTF-8"),
+        (lambda source: _replace_first_byte(source / "eval.json", b"\x00"), True, "eval.json contains a NUL byte"),
     ],
-    ids=["missing-dir", "checksum", "truncated-jsonl", "truncated-json", "corrupt-manifest", "missing-file", "empty"],
+    ids=["missing-dir", "checksum", "truncated-jsonl", "truncated-json", "corrupt-manifest", "missing-file", "empty",
+         "invalid-utf8", "nul-byte"],
 )
 def test_missing_or_corrupt_source_is_rejected(workspace, breakage, fix_checksum, expected):
     before = tree_digest(workspace.translate.out_dir)

@@ -11,7 +11,9 @@ import torch
 import yaml
 
 from hybrid_repro.config import Params, params_from_dict
+from hybrid_repro.data.translated_manifest import MANIFEST, manifest_files
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.io import write_json
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.stages.train import run_train
 from hybrid_repro.training.checkpoint import read_checkpoint
@@ -53,6 +55,11 @@ def write_triplet_split(path: Path, count: int, offset: int = 0) -> None:
 
 def tiny_params(root: Path, **train) -> Params:
     """Repository params with tiny model, data under ``root`` and the given ``train`` overrides."""
+    return params_from_dict(tiny_raw(root, **train))
+
+
+def tiny_raw(root: Path, **train) -> dict:
+    """The mapping :func:`tiny_params` validates, e.g. to write as a params file."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     raw["translate"].update(out_dir=str(root / "data"), train_languages=list(LANGUAGES), low_resource={})
     raw["model"].update(max_query_length=16, max_passage_length=16,
@@ -64,13 +71,21 @@ def tiny_params(root: Path, **train) -> Params:
     raw["train"] = {"lr": 0.003, "warmup_ratio": 0.2, "max_steps": 9, "eval_every": 4, "checkpoint_every": 3,
                     "log_every": 2, "checkpoint_dir": str(root / "checkpoints"), "model_dir": str(root / "models"),
                     "metrics_dir": str(root / "metrics"), **train}
-    return params_from_dict(raw)
+    return raw
 
 
 def write_tiny_data(root: Path) -> None:
     write_triplet_split(root / "data" / "train.jsonl", 36)
     write_triplet_split(root / "data" / "val.jsonl", 12, offset=500)
-    (root / "data" / "manifest.json").write_text(json.dumps({"languages": {"source": LANGUAGES[0]}}), encoding="utf-8")
+    write_manifest(root / "data")
+
+
+def write_manifest(data_dir: Path) -> None:
+    """The manifest the train stage verifies the splits against, as the translate stage writes it."""
+    eval_languages = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))["translate"]["eval_languages"]
+    write_json(data_dir / MANIFEST, {"languages": {"train": list(LANGUAGES), "eval": eval_languages,
+                                                   "source": LANGUAGES[0]},
+                                     "files": manifest_files(data_dir)})
 
 
 @pytest.fixture
@@ -118,6 +133,11 @@ def fail_at_step(monkeypatch, step: int, error: Exception) -> None:
     monkeypatch.setattr(Trainer, "_train_step", train_step)
 
 
+def _tree_bytes(directory: Path) -> dict[str, bytes]:
+    """File name -> bytes of every file in ``directory``."""
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
 def test_resuming_after_a_crash_gives_the_same_run(tmp_path, monkeypatch, capsys):
     # 9 steps cross an epoch boundary; checkpoints at 3 and 6; validations at 4, 8 and 9.
     write_tiny_data(tmp_path / "straight")
@@ -139,6 +159,7 @@ def test_resuming_after_a_crash_gives_the_same_run(tmp_path, monkeypatch, capsys
     assert [[row[c] for c in columns] for row in steps(straight)] == [[row[c] for c in columns] for row in steps(resumed)]
     batches = [(p.train.metrics_dir / RUN / "batches.jsonl").read_text() for p in (straight, resumed)]
     assert batches[0] == batches[1]
+    assert _tree_bytes(straight.train.model_dir / RUN) == _tree_bytes(resumed.train.model_dir / RUN)
 
 
 def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(root, monkeypatch):
@@ -213,6 +234,7 @@ def test_without_max_steps_training_runs_every_planned_epoch(tmp_path):
 def test_finished_run_only_rewrites_its_outputs(root, monkeypatch, capsys):
     first = train(root)
     weights = final_weights(first)
+    normal_finish = _tree_bytes(first.train.model_dir / RUN)
     (first.train.metrics_dir / f"{RUN}.json").unlink()
 
     def no_training(self, batch):
@@ -223,6 +245,11 @@ def test_finished_run_only_rewrites_its_outputs(root, monkeypatch, capsys):
     assert "holds the finished run (step 9)" in capsys.readouterr().out
     assert_same_weights(weights, final_weights(again))
     assert json.loads((again.train.metrics_dir / f"{RUN}.json").read_text())["steps"] == 9
+    # The model directory's bytes must not depend on how the run ended (tokenizer.json included).
+    rewritten = _tree_bytes(again.train.model_dir / RUN)
+    assert sorted(rewritten) == sorted(normal_finish)
+    for name, content in normal_finish.items():
+        assert rewritten[name] == content, name
 
 
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, capsys):
