@@ -2,20 +2,26 @@
 trained in the test, tiny random seq2seq models, and a recording engine for the batching rules."""
 
 import importlib.util
+import json
+import sqlite3
+from pathlib import Path
 
 import pytest
 import transformers
+import yaml
 from transformers.models.m2m_100.tokenization_m2m_100 import FAIRSEQ_LANGUAGE_CODES as M2M_CODES
 from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES as NLLB_CODES
 
-from hybrid_repro.config import TranslateConfig
+from hybrid_repro.config import TranslateConfig, params_from_dict
 from hybrid_repro.data.mt_engines import CTranslate2Engine, Decoding, TransformersEngine
 from hybrid_repro.data.mt_families import FAMILIES, model_family
 from hybrid_repro.data.neural_translate import NeuralTranslator
 from hybrid_repro.data.translate import build_neural_translator
 from hybrid_repro.data.translation_cache import TranslationCache
 from hybrid_repro.errors import HybridReproError
-from tiny_mt_models import build_m2m100, build_marian
+from hybrid_repro.stages.data import run_data
+from hybrid_repro.stages.translate import run_translate
+from tiny_mt_models import build_m2m100, build_marian, build_nllb
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 OUR_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
@@ -24,6 +30,11 @@ OUR_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi
 @pytest.fixture(scope="module")
 def m2m_dir(tmp_path_factory):
     return build_m2m100(tmp_path_factory.mktemp("m2m") / "model")
+
+
+@pytest.fixture(scope="module")
+def nllb_dir(tmp_path_factory):
+    return build_nllb(tmp_path_factory.mktemp("nllb") / "model")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +81,7 @@ def test_m2m100_tokenizer_takes_bare_codes(m2m_dir):
         tokenizer.src_lang = "__en__"  # what the backend passed before: transformers refuses it
 
 
-@pytest.mark.parametrize("backend, model", [("m2m100", "m2m_dir"), ("marian", "marian_dir")])
+@pytest.mark.parametrize("backend, model", [("m2m100", "m2m_dir"), ("nllb", "nllb_dir"), ("marian", "marian_dir")])
 def test_tiny_models_translate_deterministically_in_order(request, tmp_path, backend, model):
     path = request.getfixturevalue(model)
     texts = ["Where is the red house? The bridge was built.", "Cats sleep.", "", "Where is the red house?"]
@@ -87,10 +98,12 @@ def test_tiny_models_translate_deterministically_in_order(request, tmp_path, bac
     assert first.startswith(fourth + " ")  # the shared first sentence is translated once and reused
 
 
-def test_missing_target_token_is_refused_before_translating(marian_dir, tmp_path):
-    translator = build_neural_translator(_config(tmp_path, backend="marian", model_name=str(marian_dir)))
+@pytest.mark.parametrize("backend, model, missing", [("nllb", "nllb_dir", "tha_Thai"), ("marian", "marian_dir", ">>tha<<")])
+def test_missing_target_token_is_refused_before_translating(request, tmp_path, backend, model, missing):
+    path = request.getfixturevalue(model)
+    translator = build_neural_translator(_config(tmp_path, backend=backend, model_name=str(path)))
     translator.check_targets(["de", "zh"])
-    with pytest.raises(HybridReproError, match=r"no vocabulary token for >>tha<<.*cannot translate into th"):
+    with pytest.raises(HybridReproError, match=f"no vocabulary token for {missing}.*cannot translate into th"):
         translator.check_targets(["de", "th"])
     assert translator.engine._model is None  # nothing was loaded, so nothing was translated
 
@@ -106,21 +119,21 @@ def test_long_sources_are_cut_and_counted(m2m_dir, tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None,
                     reason="ctranslate2 is not installed (optional extra: pip install -e '.[ct2]')")
-def test_ctranslate2_engine_converts_once_and_translates(marian_dir, tmp_path):
-    config = _config(tmp_path, backend="marian", model_name=str(marian_dir), engine="ctranslate2", num_beams=2)
+@pytest.mark.parametrize("backend, model", [("nllb", "nllb_dir"), ("marian", "marian_dir")])
+def test_ctranslate2_engine_converts_once_and_translates(request, tmp_path, backend, model):
+    path = str(request.getfixturevalue(model))
+    config = _config(tmp_path, backend=backend, model_name=path, engine="ctranslate2", num_beams=2)
     translator = build_neural_translator(config, progress=False)
     assert isinstance(translator.engine, CTranslate2Engine)
     texts = ["Where is the red house? Cats sleep.", "The bridge was built in 1990."]
     out = translator.translate(texts, "en", "de")
-    assert len(out) == 2 and all(out) and translator.stats.translated == 3
-    converted = translator.engine.converted_path()
-    model_bin = converted / "model.bin"
+    assert len(out) == 2 and all(isinstance(text, str) for text in out) and translator.stats.translated == 3
+    model_bin = translator.engine.converted_path() / "model.bin"
     stamp = model_bin.stat().st_mtime_ns
     again = build_neural_translator(config, progress=False)
-    assert again.translate(texts, "en", "zh") is not None and model_bin.stat().st_mtime_ns == stamp
+    assert len(again.translate(texts, "en", "zh")) == 2 and model_bin.stat().st_mtime_ns == stamp  # converted once
     # The engine is part of the cache key: the transformers engine does not reuse these entries.
-    hf = build_neural_translator(_config(tmp_path, backend="marian", model_name=str(marian_dir), num_beams=2),
-                                 progress=False)
+    hf = build_neural_translator(_config(tmp_path, backend=backend, model_name=path, num_beams=2), progress=False)
     hf.translate(texts, "en", "de")
     assert hf.stats.cache_hits == 0
 
@@ -222,3 +235,72 @@ def test_load_failure_becomes_a_clear_error(tmp_path):
     translator = build_neural_translator(_config(tmp_path, backend="nllb", model_name=str(tmp_path / "absent")))
     with pytest.raises(HybridReproError, match="cannot load the tokenizer of .*absent@0123"):
         translator.check_targets(["de"])
+
+
+# -- the stage, end to end, on an English corpus with the tiny Marian model -----------------------
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_CORPUS = {"n_topics": 4, "entities_per_topic": 2, "train_paragraphs": {"synth-qa": 6, "synth-faq": 2, "synth-kw": 2},
+               "val_paragraphs": 2, "eval_articles": 1, "paragraphs_per_article": 2}
+
+
+@pytest.fixture(scope="module")
+def english_source(tmp_path_factory):
+    """A small source corpus relabelled as English text of a non-synthetic kind."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["data"].update(synthetic=TINY_CORPUS, out_dir=str(tmp_path_factory.mktemp("english") / "source"))
+    params = params_from_dict(raw)
+    run_data(params)
+    manifest_path = params.data.out_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update(kind="fixture", source_language="en")
+    manifest_path.write_text(json.dumps(manifest))
+    return params.data.out_dir
+
+
+def _stage_params(tmp_path, source, model_dir, **translate):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["data"]["out_dir"] = str(source)
+    raw["translate"] = {
+        "backend": "marian", "model_name": str(model_dir), "model_revision": REVISION, "num_beams": 1,
+        "batch_size": 64, "max_length_ratio": 0.25, "max_length_extra": 2, "train_languages": ["en", "de"],
+        "eval_languages": ["en", "de", "zh"], "cache_dir": str(tmp_path / "cache"),
+        "out_dir": str(tmp_path / "translated"), "metrics_path": str(tmp_path / "translate.json"), **translate,
+    }
+    return params_from_dict(raw)
+
+
+def test_stage_reports_throughput_cache_and_language_checks(english_source, marian_dir, tmp_path):
+    params = _stage_params(tmp_path, english_source, marian_dir, langid={"max_wrong_rate": 1.0, "min_chars": 1})
+    run_translate(params)
+    metrics = json.loads(params.translate.metrics_path.read_text())
+    assert metrics["engine"]["name"] == "transformers"
+    first = metrics["translation"]
+    assert first["translated"] == first["unique_sentences"] > 0 and first["cache_hits"] == 0
+    assert first["sentences_per_second"] > 0
+    langid = metrics["langid"]
+    assert set(langid) == {"synth-qa", "synth-kw", "synth-r"}  # synth-faq is English only: nothing translated
+    assert set(langid["synth-r"]) == {"de", "zh"} and set(langid["synth-qa"]) == {"de"}
+    assert all(0 <= entry["wrong_rate"] <= 1 and entry["checked"] > 0 for per in langid.values() for entry in per.values())
+    output = {p.name: p.read_bytes() for p in params.translate.out_dir.rglob("*") if p.is_file()}
+
+    run_translate(params)
+    again = json.loads(params.translate.metrics_path.read_text())["translation"]
+    assert again["translated"] == 0 and again["cache_hit_rate"] == 1.0
+    assert {p.name: p.read_bytes() for p in params.translate.out_dir.rglob("*") if p.is_file()} == output
+
+
+def test_stage_fails_on_wrong_language_output_and_writes_nothing(english_source, marian_dir, tmp_path):
+    params = _stage_params(tmp_path, english_source, marian_dir, langid={"max_wrong_rate": 0.0, "min_chars": 1})
+    with pytest.raises(HybridReproError, match=r"wrong language above translate.langid.max_wrong_rate.*synth-r/de"):
+        run_translate(params)
+    assert not params.translate.out_dir.exists() and not params.translate.metrics_path.exists()
+
+
+def test_stage_refuses_a_target_the_model_lacks_before_translating(english_source, marian_dir, tmp_path):
+    params = _stage_params(tmp_path, english_source, marian_dir, eval_languages=["en", "de", "th"])
+    with pytest.raises(HybridReproError, match="no vocabulary token for >>tha<<"):
+        run_translate(params)
+    assert not params.translate.out_dir.exists()
+    with sqlite3.connect(params.translate.cache_dir / "translations.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM translations").fetchone() == (0,)
