@@ -20,9 +20,9 @@ from hybrid_repro.data.translate import build_translator
 from hybrid_repro.data.translated_corpus import LanguagePlan, translated_texts, write_translated_corpus
 from hybrid_repro.io import atomic_output_dir, write_json
 
-LEXICON_LANGID_SKIPPED = (
-    "skipped: the lexicon backend writes synthetic languages, which no language detector knows"
-)
+LEXICON_LANGID_SKIPPED = {
+    "skipped": "the lexicon backend writes synthetic languages, which no language detector knows"
+}
 
 
 def run_translate(params: Params) -> None:
