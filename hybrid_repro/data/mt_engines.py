@@ -156,32 +156,21 @@ class CTranslate2Engine(TransformersEngine):
         safe_name = self.model_name.strip("/").replace("/", "--")
         return self.convert_dir / f"{safe_name}@{self.revision}" / self.version.replace(" ", "-")
 
-    def _checkpoint_dir(self) -> str:
-        if Path(self.model_name).is_dir():
-            return self.model_name
-        from huggingface_hub import snapshot_download
-
-        try:
-            return snapshot_download(self.model_name, revision=self.revision)
-        except Exception as exc:  # the hub client raises many types; all mean "not available here"
-            raise HybridReproError(f"cannot download {self.model_name}@{self.revision} for conversion: {exc}") from exc
-
     def convert(self) -> Path:
-        """Convert the checkpoint unless a finished conversion exists; return its directory."""
+        """Convert the checkpoint at its pinned revision unless a finished conversion exists; return
+        its directory. The conversion is written beside the target and renamed into place when done."""
         target = self.converted_path()
         if (target / "model.bin").exists():
             return target
-        from ctranslate2.converters import TransformersConverter
-
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            TransformersConverter(self._checkpoint_dir()).convert(str(staging), force=True)
-        except (ValueError, NotImplementedError, KeyError) as exc:
+            _converter_class()(self.model_name, revision=self.revision).convert(str(staging), force=True)
+        except (OSError, ValueError, NotImplementedError, KeyError) as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise HybridReproError(
-                f"CTranslate2 cannot convert {self.model_name}@{self.revision}: {exc} (use translate.engine: "
-                "transformers)"
+                f"CTranslate2 cannot convert {self.model_name}@{self.revision}: {exc} (check the name, revision and "
+                "network access, or use translate.engine: transformers)"
             ) from exc
         staging.replace(target)
         return target
@@ -205,6 +194,37 @@ class CTranslate2Engine(TransformersEngine):
             for r in results
         ]
         return outputs, truncated
+
+
+class _M2M100LanguageTokens:
+    """An M2M-100 tokenizer that lists its language tokens where CTranslate2's converter reads them.
+
+    CTranslate2's converter builds M2M-100's vocabulary from ``special_tokens_map
+    ["additional_special_tokens"]``; transformers 5 no longer registers the language tokens there,
+    so the vocabulary came out 100 tokens short and the conversion failed. Everything else is the
+    tokenizer itself.
+    """
+
+    def __init__(self, tokenizer: Any):
+        self._tokenizer = tokenizer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+    @property
+    def special_tokens_map(self) -> dict[str, Any]:
+        return {**self._tokenizer.special_tokens_map, "additional_special_tokens": list(self._tokenizer.lang_token_to_id)}
+
+
+def _converter_class() -> Any:
+    from ctranslate2.converters import TransformersConverter
+
+    class Converter(TransformersConverter):
+        def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
+            tokenizer = super().load_tokenizer(tokenizer_class, model_name_or_path, **kwargs)
+            return _M2M100LanguageTokens(tokenizer) if hasattr(tokenizer, "lang_token_to_id") else tokenizer
+
+    return Converter
 
 
 def _ctranslate2() -> Any:

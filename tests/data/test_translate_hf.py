@@ -4,6 +4,7 @@ trained in the test, tiny random seq2seq models, and a recording engine for the 
 import importlib.util
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,7 +120,7 @@ def test_long_sources_are_cut_and_counted(m2m_dir, tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None,
                     reason="ctranslate2 is not installed (optional extra: pip install -e '.[ct2]')")
-@pytest.mark.parametrize("backend, model", [("nllb", "nllb_dir"), ("marian", "marian_dir")])
+@pytest.mark.parametrize("backend, model", [("m2m100", "m2m_dir"), ("nllb", "nllb_dir"), ("marian", "marian_dir")])
 def test_ctranslate2_engine_converts_once_and_translates(request, tmp_path, backend, model):
     path = str(request.getfixturevalue(model))
     config = _config(tmp_path, backend=backend, model_name=path, engine="ctranslate2", num_beams=2)
@@ -136,6 +137,20 @@ def test_ctranslate2_engine_converts_once_and_translates(request, tmp_path, back
     hf = build_neural_translator(_config(tmp_path, backend=backend, model_name=path, num_beams=2), progress=False)
     hf.translate(texts, "en", "de")
     assert hf.stats.cache_hits == 0
+
+
+def test_ctranslate2_engine_without_the_package_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ctranslate2", None)  # import fails as if not installed
+    with pytest.raises(HybridReproError, match=r"needs the ctranslate2 package: pip install -e '\.\[ct2\]'"):
+        build_neural_translator(_config(tmp_path, backend="nllb", engine="ctranslate2"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ctranslate2") is None, reason="ctranslate2 is not installed")
+def test_failed_conversion_is_a_clear_error_and_leaves_nothing(tmp_path):
+    engine = CTranslate2Engine(FAMILIES["nllb"], str(tmp_path / "absent"), REVISION, Decoding(), tmp_path / "ct2")
+    with pytest.raises(HybridReproError, match="CTranslate2 cannot convert .*absent@0123"):
+        engine.convert()
+    assert not any((tmp_path / "ct2").rglob("*.partial"))
 
 
 # -- batching, dedup, sentence split and the cache, with a recording engine ----------------------
