@@ -98,27 +98,61 @@ class DataConfig(Section):
     out_dir: Path = Path("data/source")
 
 
-class TranslateConfig(Section):
-    """The ``translate`` stage: render the source corpus into every language."""
+class LangIdCheckConfig(Section):
+    """Language identification of a sample of every translated output (``py3langid``).
 
-    backend: Literal["lexicon", "nllb", "m2m100"] = "lexicon"
+    Per (dataset, target language), up to ``sample_size`` translated texts of at least
+    ``min_chars`` characters are identified; the stage fails when the share identified as another
+    language exceeds ``max_wrong_rate``. The synthetic languages of the lexicon backend cannot be
+    identified, so the check is skipped there (and the metrics say so).
+    """
+
+    sample_size: int = Field(200, ge=1)
+    min_chars: int = Field(20, ge=1)
+    max_wrong_rate: float = Field(0.1, ge=0, le=1)
+
+
+class TranslateConfig(Section):
+    """The ``translate`` stage: render the source corpus into every language.
+
+    The neural backends (``nllb``, ``m2m100``, ``marian``) split texts into sentences, translate
+    each distinct sentence once, longest first in batches of ``batch_size``, with deterministic beam
+    search (``num_beams``) and at most ``ceil(max_length_ratio * source tokens) + max_length_extra``
+    new tokens; sources are cut at ``max_input_tokens`` (counted in the metrics). Translations are
+    cached under ``cache_dir``. ``engine: ctranslate2`` runs the same checkpoint through
+    CTranslate2 (optional extra ``ct2``), converted once into ``cache_dir``.
+    """
+
+    backend: Literal["lexicon", "nllb", "m2m100", "marian"] = "lexicon"
+    engine: Literal["transformers", "ctranslate2"] = "transformers"
     model_name: Optional[str] = None
     model_revision: Optional[str] = None
     batch_size: int = Field(16, ge=1)
+    num_beams: int = Field(4, ge=1)
+    max_length_ratio: float = Field(2.0, gt=0)
+    max_length_extra: int = Field(10, ge=0)
+    max_input_tokens: int = Field(512, ge=8)
+    cache_dir: Path = Path(".cache/translation")
+    langid: LangIdCheckConfig = LangIdCheckConfig()
     train_languages: tuple[str, ...]
     eval_languages: tuple[str, ...] = Field(min_length=1)
     low_resource: dict[str, float] = Field(default_factory=dict)
     out_dir: Path = Path("data/translated")
+    metrics_path: Path = Path("metrics/translate.json")
 
     @model_validator(mode="after")
     def _check_languages(self) -> "TranslateConfig":
         if not self.train_languages:
             raise ValueError("train_languages must name at least one language")
         if self.backend == "lexicon" and (self.model_name or self.model_revision):
-            raise ValueError("model_name and model_revision are only used by the nllb and m2m100 backends")
+            raise ValueError("model_name and model_revision are only used by the nllb, m2m100 and marian backends")
+        if self.backend == "lexicon" and self.engine != "transformers":
+            raise ValueError("engine is only used by the nllb, m2m100 and marian backends")
         if self.backend != "lexicon" and not self.model_revision:
             raise ValueError(f"backend {self.backend!r} needs model_revision pinned to a commit hash")
         _check_commit_hash(self.model_revision, "model_revision")
+        if self.backend == "marian" and not self.model_name:
+            raise ValueError("backend 'marian' needs model_name (an OPUS-MT checkpoint with >>xxx<< target tokens)")
         for lang, share in self.low_resource.items():
             if lang not in self.train_languages:
                 raise ValueError(f"low_resource names {lang!r}, which is not in train_languages")

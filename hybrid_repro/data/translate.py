@@ -1,24 +1,28 @@
-"""Machine translation behind one interface: the synthetic lexicon and real NLLB-200 / M2M-100.
+"""Machine translation behind one interface: the synthetic lexicon and real NLLB-200 / M2M-100 / OPUS-MT.
 
 :class:`Translator` is what the ``translate`` stage calls. :class:`LexiconTranslator` renders the
 synthetic source language into the other synthetic languages word by word (with each language's
-word order, adjective position, script, punctuation and digits); :class:`HuggingFaceTranslator`
-runs a pinned NLLB-200 or M2M-100 checkpoint for real languages. The lexicon backend is the only
-one that knows the synthetic languages, and the HF backends know only real ones, so
-:func:`build_translator` rejects a backend that does not fit the source corpus.
+word order, adjective position, script, punctuation and digits);
+:class:`~hybrid_repro.data.neural_translate.NeuralTranslator` runs a pinned NLLB-200, M2M-100 or
+Marian/OPUS-MT checkpoint for real languages, through transformers or CTranslate2, with sentence
+splitting and a persistent cache. The lexicon backend is the only one that knows the synthetic
+languages, and the neural backends know only real ones, so :func:`build_translator` rejects a
+backend that does not fit the source corpus.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Optional, Protocol, Sequence
-
-from tqdm import tqdm
+from typing import Optional, Protocol, Sequence
 
 from hybrid_repro.config import TranslateConfig
 from hybrid_repro.data.languages import LanguageSpec, known_languages, language, render_name, render_number
 from hybrid_repro.data.lexicon import Lexicon
+from hybrid_repro.data.mt_engines import CTranslate2Engine, Decoding, TransformersEngine
+from hybrid_repro.data.mt_families import model_family
+from hybrid_repro.data.neural_translate import NeuralTranslator
+from hybrid_repro.data.translation_cache import TranslationCache
 from hybrid_repro.errors import HybridReproError
 
 
@@ -117,96 +121,33 @@ def _place_verb(tokens: list[tuple[str, str]], word_order: str) -> list[tuple[st
     return rest[:front] + [verb] + rest[front:]
 
 
-# Language codes of the real backends, keyed by the ISO 639-1 codes used in params.yaml.
-NLLB_CODES = {
-    "ar": "arb_Arab", "de": "deu_Latn", "el": "ell_Grek", "en": "eng_Latn", "es": "spa_Latn", "hi": "hin_Deva",
-    "ro": "ron_Latn", "ru": "rus_Cyrl", "th": "tha_Thai", "tr": "tur_Latn", "vi": "vie_Latn", "zh": "zho_Hans",
-}
-M2M100_CODES = {lang: f"__{lang}__" for lang in NLLB_CODES}
-HF_BACKENDS = {
-    "nllb": ("facebook/nllb-200-distilled-600M", NLLB_CODES),
-    "m2m100": ("facebook/m2m100_418M", M2M100_CODES),
-}
-
-
-class HuggingFaceTranslator:
-    """NLLB-200 or M2M-100 through ``transformers``, at a pinned revision, in batches.
-
-    Both model families mark the source language on the tokenizer (``src_lang``) and force the
-    target language token as the first generated token; only their codes differ. transformers is
-    imported, and the model loaded, on the first call to :meth:`translate`.
-    """
-
-    def __init__(self, backend: str, revision: str, model_name: Optional[str] = None, batch_size: int = 16,
-                 max_new_tokens: int = 256, device: Optional[str] = None):
-        if backend not in HF_BACKENDS:
-            raise HybridReproError(f"unknown translation backend {backend!r}; known: {', '.join(HF_BACKENDS)}")
-        default_name, self.codes = HF_BACKENDS[backend]
-        self.model_name = model_name or default_name
-        self.revision = revision
-        self.batch_size = batch_size
-        self.max_new_tokens = max_new_tokens
-        self.device = device
-        self._tokenizer: Any = None
-        self._model: Any = None
-
-    def known_languages(self) -> tuple[str, ...]:
-        return tuple(self.codes)
-
-    def _code(self, lang: str) -> str:
-        if lang not in self.codes:
-            raise HybridReproError(
-                f"{self.model_name} has no code for language {lang!r}; known: {', '.join(self.codes)}"
-            )
-        return self.codes[lang]
-
-    def _load(self) -> None:
-        if self._model is not None:
-            return
-        import torch
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-        self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_name, revision=self.revision)
-            self._model = AutoModelForSeq2SeqLM.from_pretrained(self.model_name, revision=self.revision)
-        except OSError as exc:
-            raise HybridReproError(
-                f"cannot load {self.model_name}@{self.revision}: {exc} (check the name, the revision and network "
-                "access, or pre-fill the Hugging Face cache)"
-            ) from exc
-        self._model.to(self.device).eval()
-
-    def translate(self, texts: Sequence[str], source_lang: str, target_lang: str) -> list[str]:
-        source_code, target_code = self._code(source_lang), self._code(target_lang)
-        if source_lang == target_lang:
-            return list(texts)
-        self._load()
-        import torch
-
-        self._tokenizer.src_lang = source_code
-        forced_bos = self._tokenizer.convert_tokens_to_ids(target_code)
-        out: list[str] = []
-        batches = range(0, len(texts), self.batch_size)
-        for start in tqdm(batches, desc=f"translate {source_lang}->{target_lang}", unit="batch", leave=False):
-            batch = list(texts[start : start + self.batch_size])
-            inputs = self._tokenizer(batch, return_tensors="pt", padding=True, truncation=True).to(self.device)
-            with torch.inference_mode():
-                generated = self._model.generate(
-                    **inputs, forced_bos_token_id=forced_bos, max_new_tokens=self.max_new_tokens
-                )
-            out += self._tokenizer.batch_decode(generated, skip_special_tokens=True)
-        return out
+def build_neural_translator(config: TranslateConfig, progress: bool = True) -> NeuralTranslator:
+    """The nllb / m2m100 / marian translator of ``config``: engine, decoding settings and cache."""
+    family = model_family(config.backend)
+    model_name = config.model_name or family.default_model
+    if model_name is None:
+        raise HybridReproError(f"translate.backend {config.backend!r} needs translate.model_name")
+    revision = config.model_revision or ""
+    decoding = Decoding(config.num_beams, config.max_length_ratio, config.max_length_extra, config.max_input_tokens)
+    engine: TransformersEngine
+    if config.engine == "ctranslate2":
+        engine = CTranslate2Engine(family, model_name, revision, decoding, config.cache_dir / "ctranslate2")
+    else:
+        engine = TransformersEngine(family, model_name, revision, decoding)
+    namespace = {"model": model_name, "revision": revision, "engine": engine.name, "engine_version": engine.version,
+                 "decoding": decoding.as_dict()}
+    cache = TranslationCache(config.cache_dir / "translations.sqlite", namespace)
+    return NeuralTranslator(family, engine, cache, config.batch_size, progress)
 
 
 def build_translator(config: TranslateConfig, corpus_kind: str, source_lang: str,
-                     lexicon: Optional[Lexicon]) -> LexiconTranslator | HuggingFaceTranslator:
+                     lexicon: Optional[Lexicon]) -> LexiconTranslator | NeuralTranslator:
     """The translator ``config.backend`` names, checked against the kind of source corpus."""
     if config.backend == "lexicon":
         if corpus_kind != "synthetic" or lexicon is None:
             raise HybridReproError(
                 f"translate.backend 'lexicon' only translates the synthetic corpus, but data/source holds a "
-                f"{corpus_kind!r} corpus; use backend nllb or m2m100"
+                f"{corpus_kind!r} corpus; use backend nllb, m2m100 or marian"
             )
         return LexiconTranslator(lexicon, source_lang)
     if corpus_kind == "synthetic":
@@ -215,4 +156,4 @@ def build_translator(config: TranslateConfig, corpus_kind: str, source_lang: str
             f"synthetic languages ({', '.join(known_languages())}) that only backend 'lexicon' knows; set "
             "translate.backend: lexicon"
         )
-    return HuggingFaceTranslator(config.backend, config.model_revision or "", config.model_name, config.batch_size)
+    return build_neural_translator(config)

@@ -26,18 +26,17 @@ from typing import Any, Callable, Sequence
 from tqdm import tqdm
 
 from hybrid_repro.config import TranslateConfig
-from hybrid_repro.data.jsonl import write_jsonl
+from hybrid_repro.data.jsonl import read_jsonl, write_jsonl
 from hybrid_repro.data.languages import known_languages, language
+from hybrid_repro.data.sentences import sentence_separator
 from hybrid_repro.data.source_corpus import LoadedSource
 from hybrid_repro.data.translate import Translator
 from hybrid_repro.data.translated_manifest import MANIFEST, manifest_files
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import write_json
+from hybrid_repro.io import read_json, write_json
 
 EVAL_VERSION = "synth-r-1"
 TEXT_FIELDS = ("query", "positive", "negative")
-# Real languages written without spaces between sentences (used by the nllb/m2m100 backends).
-_UNSPACED_REAL_LANGUAGES = {"zh", "ja"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def sentence_joiner(lang: str) -> str:
     """What separates sentences in a paragraph of ``lang``."""
     if lang in known_languages():
         return language(lang).sentence_joiner
-    return "" if lang in _UNSPACED_REAL_LANGUAGES else " "
+    return sentence_separator(lang)
 
 
 def kept_examples(examples: list[dict[str, Any]], plan: LanguagePlan, multilingual: set[str],
@@ -248,3 +247,23 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
     }
     write_json(out_dir / MANIFEST, manifest)
     return manifest
+
+
+def translated_texts(out_dir: Path, plan: LanguagePlan) -> dict[tuple[str, str], list[str]]:
+    """Every translated text under ``out_dir``, grouped by (dataset, language); the source language is
+    left out (it is not translated). Training and validation records contribute their queries,
+    positives and negatives; evaluation files their questions and candidate sentences."""
+    texts: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for name in ("train.jsonl", "val.jsonl"):
+        for record in read_jsonl(out_dir / name):
+            for lang, fields in record["texts"].items():
+                if lang != plan.source:
+                    texts[record["dataset"], lang] += [fields[f] for f in TEXT_FIELDS]
+    for dataset_dir in sorted(p for p in (out_dir / "eval").iterdir() if p.is_dir()):
+        for lang in plan.eval:
+            if lang == plan.source:
+                continue
+            document = read_json(dataset_dir / f"{lang}.json")
+            for paragraph in (p for article in document["data"] for p in article["paragraphs"]):
+                texts[dataset_dir.name, lang] += paragraph["sentences"] + [qa["question"] for qa in paragraph["qas"]]
+    return dict(texts)

@@ -4,7 +4,8 @@ import pytest
 
 from hybrid_repro.config import TranslateConfig
 from hybrid_repro.data.lexicon import Concept, Lexicon
-from hybrid_repro.data.translate import HuggingFaceTranslator, LexiconTranslator, build_translator
+from hybrid_repro.data.neural_translate import NeuralTranslator
+from hybrid_repro.data.translate import LexiconTranslator, build_translator
 from hybrid_repro.errors import HybridReproError
 
 CONCEPTS = (
@@ -73,25 +74,30 @@ def test_wrong_source_or_unknown_target_is_an_error(translator):
         translator.translate(["x"], "qen", "qth")
 
 
-def test_build_translator_matches_backend_to_corpus():
+def test_build_translator_matches_backend_to_corpus(tmp_path):
     lexicon = Lexicon(CONCEPTS, FORMS)
     lexicon_config = TranslateConfig(train_languages=("qen",), eval_languages=("qen",))
     assert isinstance(build_translator(lexicon_config, "synthetic", "qen", lexicon), LexiconTranslator)
     with pytest.raises(HybridReproError, match="only translates the synthetic corpus"):
         build_translator(lexicon_config, "wikipedia", "en", None)
     nllb_config = TranslateConfig(backend="nllb", model_revision="a" * 40, train_languages=("en",),
-                                  eval_languages=("en",))
+                                  eval_languages=("en",), cache_dir=tmp_path)
     with pytest.raises(HybridReproError, match="set translate.backend: lexicon"):
         build_translator(nllb_config, "synthetic", "qen", lexicon)
     hf = build_translator(nllb_config, "wikipedia", "en", None)
-    assert isinstance(hf, HuggingFaceTranslator) and hf.revision == "a" * 40
+    assert isinstance(hf, NeuralTranslator) and hf.engine.revision == "a" * 40
+    assert hf.engine.model_name == "facebook/nllb-200-distilled-600M"
 
 
 @pytest.mark.parametrize(
     "settings, expected",
     [
         ({"backend": "nllb"}, "needs model_revision"),
-        ({"backend": "lexicon", "model_revision": "abc"}, "only used by the nllb and m2m100"),
+        ({"backend": "lexicon", "model_revision": "abc"}, "only used by the nllb, m2m100 and marian"),
+        ({"backend": "nllb", "model_revision": "main"}, "'main' must be a full 40-character commit hash"),
+        ({"backend": "m2m100", "model_revision": "A" * 40}, "must be a full 40-character commit hash"),
+        ({"backend": "marian", "model_revision": "a" * 40}, "needs model_name"),
+        ({"backend": "lexicon", "engine": "ctranslate2"}, "engine is only used"),
     ],
 )
 def test_config_pairs_backend_and_revision(settings, expected):

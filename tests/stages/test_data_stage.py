@@ -30,6 +30,7 @@ def small_params(root: Path, seed: int = 13, translate: dict | None = None) -> P
     raw["data"]["synthetic"] = SMALL_SYNTHETIC
     raw["data"]["out_dir"] = str(root / "source")
     raw["translate"]["out_dir"] = str(root / "translated")
+    raw["translate"]["metrics_path"] = str(root / "metrics" / "translate.json")
     raw["translate"].update(translate or {})
     return params_from_dict(raw)
 

@@ -152,6 +152,12 @@ def test_manifest_counts_and_checksums_match_the_files(built, train):
     assert all(c["questions"] > 0 for c in manifest["counts"]["eval"]["synth-r"].values())
 
 
+def test_lexicon_metrics_say_the_language_check_was_skipped(built):
+    metrics = json.loads(built.translate.metrics_path.read_text())
+    assert metrics["backend"]["name"] == "lexicon" and "synthetic languages" in metrics["langid"]["skipped"]
+    assert "translation" not in metrics and metrics["stage_seconds"] >= 0
+
+
 def test_translate_is_deterministic(built, tmp_path):
     again = small_params(tmp_path)
     shutil.copytree(built.data.out_dir, again.data.out_dir)
