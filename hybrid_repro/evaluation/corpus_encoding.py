@@ -196,7 +196,8 @@ class EmbeddedCorpus:
             embeddings = np.load(array_path, mmap_mode="r", allow_pickle=False)
             doc_ids = np.asarray(json.loads(ids_path.read_text(encoding="utf-8")))
             for start in range(0, len(doc_ids), chunk_size):
-                yield np.asarray(embeddings[start:start + chunk_size]), doc_ids[start:start + chunk_size]
+                # A copy of one chunk: the memory in use stays bounded by the chunk, not the shard.
+                yield np.array(embeddings[start:start + chunk_size]), doc_ids[start:start + chunk_size]
 
 
 def load_embedded_corpus(directory: Path, expected_key: str | None = None) -> EmbeddedCorpus:
