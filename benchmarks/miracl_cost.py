@@ -3,6 +3,10 @@
 1. Exact search (``hybrid_repro.evaluation.exact_search``) of random unit-norm queries (d = 768,
    as for a base-size encoder) over synthetic float16 corpora of two sizes, each in a fresh process,
    chunk by chunk as the search stage reads its shards. Peak RSS must not grow with the corpus.
+   Each size runs twice: with glibc's default allocator settings, whose dynamic mmap threshold
+   lets freed chunk-sized buffers fragment the heap (a few tens of MB more peak RSS over a longer
+   run, not data kept), and with ``MALLOC_MMAP_THRESHOLD_`` fixed at 1 MiB, which returns every
+   chunk-sized buffer to the system when freed and shows the memory the search itself holds.
 2. Passage encoding throughput of the demo profile's scratch encoder (profiles/demo.yaml
    ``model``), on synthetic passages long enough to fill its ``max_passage_length``.
 3. An extrapolation to the paper's full MIRACL corpora (57.5M passages in the 15 languages,
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -30,6 +35,7 @@ CHUNK = 8192
 SIZES = (100_000, 800_000)
 PAPER_PASSAGES = 57_500_000  # PAPER.md section 3: the 15 languages' corpora together
 ENCODE_PASSAGES = 2048
+FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": "1048576"}
 
 
 def search_child(n_passages: int, threads: int) -> dict:
@@ -86,7 +92,7 @@ def encode_throughput(threads: int) -> dict:
 
 def extrapolate(search: list[dict], encode: dict) -> dict:
     """Full-MIRACL estimate from the measurements; every step is written out."""
-    largest = max(search, key=lambda row: row["passages"])
+    largest = max(_by_allocator(search)["glibc default"], key=lambda row: row["passages"])
     pair_rate = largest["passages"] * largest["queries"] / largest["search_s"]
     from hybrid_repro.evaluation.miracl_data import OFFICIAL_DEV_QUERIES
 
@@ -94,8 +100,8 @@ def extrapolate(search: list[dict], encode: dict) -> dict:
     return {
         "label": "ESTIMATE, not a measurement",
         "method": ("linear scaling of the CPU measurements above to 57.5M passages (PAPER.md) and the 15 languages' "
-                   f"{dev_queries} official dev queries. Search scores each query against its own language's corpus, so the total "
-                   "work is below queries x all passages; the estimate uses that upper bound."),
+                   f"{dev_queries} official dev queries. Search scores each query against its own language's "
+                   "corpus, so the total work is below queries x all passages; the estimate uses that upper bound."),
         "demo_encoder_cpu_hours": round(PAPER_PASSAGES / encode["passages_per_s"] / 3600, 1),
         "search_cpu_hours_upper_bound": round(dev_queries * PAPER_PASSAGES / pair_rate / 3600, 1),
         "base_encoder_note": ("a base-size encoder (XLM-R base, LaBSE: about 85M non-embedding parameters) at 256 "
@@ -108,6 +114,13 @@ def extrapolate(search: list[dict], encode: dict) -> dict:
     }
 
 
+def _by_allocator(search: list[dict]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = {}
+    for row in search:
+        grouped.setdefault(row["allocator"], []).append(row)
+    return grouped
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -118,16 +131,19 @@ def main() -> None:
         print(json.dumps(search_child(args.child, args.threads)))
         return
     search = []
-    for size in SIZES:
-        output = subprocess.run([sys.executable, __file__, "--child", str(size), "--threads", str(args.threads)],
-                                check=True, capture_output=True, text=True).stdout
-        search.append(json.loads(output.strip().splitlines()[-1]))
-        print(search[-1])
+    for allocator, extra_env in (("glibc default", {}), ("MALLOC_MMAP_THRESHOLD_=1048576", FIXED_MMAP)):
+        for size in SIZES:
+            output = subprocess.run([sys.executable, __file__, "--child", str(size), "--threads", str(args.threads)],
+                                    check=True, capture_output=True, text=True, env={**os.environ, **extra_env}).stdout
+            search.append({"allocator": allocator, **json.loads(output.strip().splitlines()[-1])})
+            print(search[-1])
     encode = encode_throughput(args.threads)
     print(encode)
     document = {"benchmark": "MIRACL evaluation cost on CPU (synthetic corpora)", "machine": machine(),
                 "torch_threads": args.threads, "search": search,
-                "search_peak_rss_growth_mb": round(search[-1]["peak_rss_mb"] - search[0]["peak_rss_mb"], 1),
+                "search_peak_rss_growth_mb": {
+                    allocator: round(rows[-1]["peak_rss_mb"] - rows[0]["peak_rss_mb"], 1)
+                    for allocator, rows in _by_allocator(search).items()},
                 "encode": encode, "full_miracl_estimate": extrapolate(search, encode)}
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {args.out}")

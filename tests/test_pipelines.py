@@ -40,3 +40,12 @@ def test_kernel_benchmark_is_opt_in():
     kernel = yaml.safe_load((ROOT / "pipelines/kernel/dvc.yaml").read_text())["stages"]["bench-kernel"]
     # cache: false keeps the results in git, next to the lock that pins them.
     assert kernel["outs"] == [{"benchmarks/kernel": {"cache": False}}]
+
+
+def test_miracl_pipeline_is_opt_in_and_resumable():
+    root_stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert not any("miracl" in stage.get("do", stage)["cmd"] for stage in root_stages.values())
+    miracl = yaml.safe_load((ROOT / "pipelines/miracl/dvc.yaml").read_text())["stages"]
+    # persist: DVC must not delete finished shards before re-running an interrupted encoding.
+    assert miracl["encode"]["outs"] == [{"miracl/embeddings/${item.run}/${item.lang}": {"persist": True}}]
+    assert set(miracl["encode"]["matrix"]) == {"run", "lang"} and miracl["fetch"]["foreach"] == "${miracl.languages}"

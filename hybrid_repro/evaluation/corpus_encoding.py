@@ -131,7 +131,8 @@ def encode_corpus(
     encoder_settings: Mapping[str, Any],
     progress: bool = True,
 ) -> dict:
-    """Encode ``corpus`` into shards under ``out_dir`` (resuming finished shards); return the index.
+    """Encode ``corpus`` into shards under ``out_dir`` (resuming finished shards); return the index
+    written there, plus ``reused_shards``, the number of finished shards this call skipped.
 
     ``encoder_settings`` are the encoder's text settings (prefixes, pooling, lengths) for the key.
     A different key (other model, corpus, settings) makes every old shard stale: it is re-encoded.
@@ -173,9 +174,10 @@ def encode_corpus(
         if _SHARD_FILE.fullmatch(stale.name) and stale.name not in names:
             stale.unlink()
     index = {"key": key, "fields": fields, "dim": dim, "n_passages": sum(s["count"] for s in shards),
-             "shards": shards, "reused_shards": reused}
+             "shards": shards}
     write_json(out_dir / INDEX_FILE, index)
-    return index
+    # How many shards were reused is reported, not stored: a resumed and a fresh run write the same index.
+    return {**index, "reused_shards": reused}
 
 
 @dataclass(frozen=True)

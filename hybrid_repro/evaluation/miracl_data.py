@@ -190,8 +190,8 @@ def fetch_miracl_language(
                                    f"check the language code {language!r} and miracl.corpus_revision")
         shards.sort(key=lambda remote: int(CORPUS_SHARD.fullmatch(Path(remote.path).name).group(1)))
         (tmp / CORPUS_DIR).mkdir()
-        for remote in shards:
-            local = f"{CORPUS_DIR}/{Path(remote.path).name}"
+        corpus_names = [f"{CORPUS_DIR}/{Path(remote.path).name}" for remote in shards]
+        for remote, local in zip(shards, corpus_names):
             download_verified(reader, remote, tmp / local)
             files[local] = _file_record(remote)
         queries, qrels = read_topics(tmp / TOPICS_FILE), read_qrels(tmp / QRELS_FILE)
@@ -204,7 +204,7 @@ def fetch_miracl_language(
             "files": files,
             "n_queries": len(queries),
             "n_judged_queries": len(qrels),
-            "n_passages": sum(1 for _ in _read_passages(tmp / CORPUS_DIR, [f for f in files if f.startswith(CORPUS_DIR)])),
+            "n_passages": sum(1 for _ in _read_passages(tmp / CORPUS_DIR, corpus_names)),
         }
         write_json(tmp / MANIFEST_FILE, manifest)
     return manifest
@@ -330,7 +330,8 @@ def _read_passages(corpus_dir: Path, names: list[str]) -> Iterator[Passage]:
                 for number, line in enumerate(handle, 1):
                     yield _passage(line, path, number)
         except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-            raise HybridReproError(f"cannot read corpus shard {path} ({exc}): truncated or corrupt, fetch it again") from exc
+            raise HybridReproError(f"cannot read corpus shard {path} ({exc}): truncated or corrupt, "
+                                   "fetch it again") from exc
 
 
 def _passage(line: str, path: Path, number: int) -> Passage:

@@ -68,6 +68,8 @@ def test_resume_after_a_kill_reuses_finished_shards_and_gives_identical_embeddin
     fresh, resumed = all_embeddings(tmp_path / "fresh"), all_embeddings(tmp_path / "resumed")
     np.testing.assert_array_equal(fresh[0], resumed[0])
     assert fresh[1] == resumed[1]
+    for name in ["index.json", *(p.name for p in (tmp_path / "fresh").glob("shard-*"))]:
+        assert (tmp_path / "fresh" / name).read_bytes() == (tmp_path / "resumed" / name).read_bytes(), name
     rerun = HashingEncoder()
     assert encode(tmp_path / "resumed", language, rerun)["reused_shards"] == 5 and rerun.calls == 0
 

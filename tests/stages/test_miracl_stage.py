@@ -23,7 +23,8 @@ from hybrid_repro.stages.miracl import (MiraclConfig, run_miracl_bm25, run_mirac
 
 def make_config(tmp_path: Path, **overrides) -> MiraclConfig:
     values = dict(languages=[MIRACL_LANG], topics_revision=TOPICS_REVISION, corpus_revision=CORPUS_REVISION,
-                  data_dir=tmp_path / "data", models={"tiny": tmp_path / "models" / "tiny"}, out_dir=tmp_path / "miracl",
+                  data_dir=tmp_path / "data", models={"tiny": tmp_path / "models" / "tiny"},
+                  out_dir=tmp_path / "miracl",
                   encode={"shard_size": 40, "batch_size": 16}, search={"chunk_size": 33, "device": "cpu"})
     return MiraclConfig.model_validate({**values, **overrides})
 
@@ -86,7 +87,8 @@ def test_resume_after_a_kill_gives_identical_results(tmp_path, miracl_mirror):
     run_miracl_encode(fresh, "tiny", MIRACL_LANG, encoder=HashingEncoder(), progress=False)
     with pytest.raises(KeyboardInterrupt):
         run_miracl_encode(resumed, "tiny", MIRACL_LANG, encoder=KilledEncoder(), progress=False)
-    assert run_miracl_encode(resumed, "tiny", MIRACL_LANG, encoder=HashingEncoder(), progress=False)["reused_shards"] == 1
+    index = run_miracl_encode(resumed, "tiny", MIRACL_LANG, encoder=HashingEncoder(), progress=False)
+    assert index["reused_shards"] == 1
     documents = [run_miracl_evaluate(config, "tiny", MIRACL_LANG, encoder=HashingEncoder(), progress=False)
                  for config in (fresh, resumed)]
     for document in documents:
