@@ -127,7 +127,7 @@ def write_miracl_report(results_dir: Path, out_dir: Path, *, runs: Sequence[str]
     summary = summarise(results)
     with atomic_output_dir(out_dir) as tmp:
         (tmp / "miracl.md").write_text(render_markdown(summary, reference), encoding="utf-8")
-        write_json(tmp / "summary.json", {"metrics": {name: key for name, key in MEASURES.items()}, "runs": summary})
+        write_json(tmp / "summary.json", {"pytrec_eval_measures": dict(MEASURES), "runs": summary})
         plot_ndcg(tmp / "ndcg_by_language.png", summary, reference)
     print(f"miracl-report: {len(summary)} run(s) with results -> {out_dir}")
     return Path(out_dir)
