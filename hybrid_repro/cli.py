@@ -154,6 +154,78 @@ def baselines(params_path: Path) -> None:
     run_baselines(load_baselines_params(params_path))
 
 
+miracl_params_option = click.option(
+    "--params", "params_path", type=click.Path(dir_okay=False, path_type=Path), show_default=True,
+    default=Path("pipelines/miracl/params.yaml"), help="Parameters file of the MIRACL pipeline.")
+miracl_lang_option = click.option("--lang", required=True, help="MIRACL language code from miracl.languages.")
+miracl_run_option = click.option("--run", "run_name", required=True, help="Run name from miracl.models.")
+
+
+def _miracl_params(path: Path):
+    from hybrid_repro.stages.miracl import load_miracl_params
+
+    return load_miracl_params(path)
+
+
+@cli.command("miracl-fetch")
+@miracl_params_option
+@miracl_lang_option
+@friendly_errors
+def miracl_fetch(params_path: Path, lang: str) -> None:
+    """Stage `fetch@LANG` (pipelines/miracl): pinned MIRACL dev topics, qrels and corpus of one language.
+
+    Reads from the directory in HYBRID_REPRO_DATA_MIRROR when set, else downloads; checksums are verified.
+    """
+    from hybrid_repro.stages.miracl import run_miracl_fetch
+
+    run_miracl_fetch(_miracl_params(params_path), lang)
+
+
+@cli.command("miracl-encode")
+@miracl_params_option
+@miracl_run_option
+@miracl_lang_option
+@friendly_errors
+def miracl_encode(params_path: Path, run_name: str, lang: str) -> None:
+    """Stage `encode@RUN-LANG` (pipelines/miracl): corpus embeddings in fp16 shards; resumes after a kill."""
+    from hybrid_repro.stages.miracl import run_miracl_encode
+
+    run_miracl_encode(_miracl_params(params_path), run_name, lang)
+
+
+@cli.command("miracl-evaluate")
+@miracl_params_option
+@miracl_run_option
+@miracl_lang_option
+@friendly_errors
+def miracl_evaluate(params_path: Path, run_name: str, lang: str) -> None:
+    """Stage `evaluate@RUN-LANG` (pipelines/miracl): exact top-100 search, nDCG@10 and Recall@100, run file."""
+    from hybrid_repro.stages.miracl import run_miracl_evaluate
+
+    run_miracl_evaluate(_miracl_params(params_path), run_name, lang)
+
+
+@cli.command("miracl-bm25")
+@miracl_params_option
+@miracl_lang_option
+@friendly_errors
+def miracl_bm25(params_path: Path, lang: str) -> None:
+    """Stage `bm25@LANG` (pipelines/miracl): the BM25 baseline on the same corpus."""
+    from hybrid_repro.stages.miracl import run_miracl_bm25
+
+    run_miracl_bm25(_miracl_params(params_path), lang)
+
+
+@cli.command("miracl-report")
+@miracl_params_option
+@friendly_errors
+def miracl_report(params_path: Path) -> None:
+    """Stage `report` (pipelines/miracl): our MIRACL results beside the paper's Tables 12-13 and Pyserini BM25."""
+    from hybrid_repro.stages.miracl import run_miracl_report
+
+    run_miracl_report(_miracl_params(params_path))
+
+
 @cli.command()
 @click.argument("run_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),

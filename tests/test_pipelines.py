@@ -69,3 +69,12 @@ def test_dvc_lock_records_the_current_code():
         for path, state in change.get("changed deps", {}).items() if path.split("/")[0] in ("hybrid_repro", "kernels"))
     assert not stale, ("dvc.lock is stale for code: re-run the stages (or `dvc commit` them once their outputs are "
                        "shown unchanged) and commit dvc.lock:\n" + "\n".join(stale))
+
+
+def test_miracl_pipeline_is_opt_in_and_resumable():
+    root_stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert not any("miracl" in stage.get("do", stage)["cmd"] for stage in root_stages.values())
+    miracl = yaml.safe_load((ROOT / "pipelines/miracl/dvc.yaml").read_text())["stages"]
+    # persist: DVC must not delete finished shards before re-running an interrupted encoding.
+    assert miracl["encode"]["outs"] == [{"miracl/embeddings/${item.run}/${item.lang}": {"persist": True}}]
+    assert set(miracl["encode"]["matrix"]) == {"run", "lang"} and miracl["fetch"]["foreach"] == "${miracl.languages}"

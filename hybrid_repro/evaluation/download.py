@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_dir, sha256_file
@@ -83,8 +83,9 @@ PINNED: dict[str, PinnedDataset] = {
 }
 
 
-def _copy_hashing(source: BinaryIO, target: Path) -> str:
-    digest = hashlib.sha256()
+def copy_hashing(source: BinaryIO, target: Path, digest: Any = None) -> str:
+    """Copy ``source`` into ``target`` in chunks; return the hex digest (sha256 unless ``digest`` is given)."""
+    digest = hashlib.sha256() if digest is None else digest
     with target.open("wb") as handle:
         for chunk in iter(lambda: source.read(_CHUNK), b""):
             digest.update(chunk)
@@ -96,7 +97,7 @@ def _fetch_from_mirror(mirror: Path, folder: str, file_name: str, target: Path) 
     source = mirror / folder / file_name
     try:
         with source.open("rb") as handle:
-            return _copy_hashing(handle, target), str(source)
+            return copy_hashing(handle, target), str(source)
     except FileNotFoundError as exc:
         raise HybridReproError(
             f"mirror {mirror} lacks {folder}/{file_name}: copy the pinned file there "
@@ -106,10 +107,11 @@ def _fetch_from_mirror(mirror: Path, folder: str, file_name: str, target: Path) 
         raise HybridReproError(f"cannot read {source} from the mirror: {exc.strerror}") from exc
 
 
-def _fetch_from_network(url: str, target: Path) -> tuple[str, str]:
+def fetch_url(url: str, target: Path, digest: Any = None) -> tuple[str, str]:
+    """Download ``url`` into ``target``; return (hex digest as :func:`copy_hashing`, source)."""
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            return _copy_hashing(response, target), url
+            return copy_hashing(response, target, digest), url
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise HybridReproError(
@@ -147,6 +149,15 @@ def verify_pinned_files(dataset: str, directory: Path) -> None:
             raise HybridReproError(f"{path} does not match its pinned sha256 ({_describe_mismatch(path)}): {refetch}")
 
 
+def resolve_mirror(mirror: Path | None) -> Path | None:
+    """``mirror``, else the directory in ``$HYBRID_REPRO_DATA_MIRROR`` if set, else None (use the network)."""
+    if mirror is None and os.environ.get(MIRROR_ENV):
+        mirror = Path(os.environ[MIRROR_ENV])
+    if mirror is not None and not Path(mirror).is_dir():
+        raise HybridReproError(f"data mirror {mirror} is not a directory: fix {MIRROR_ENV} or the mirror path")
+    return None if mirror is None else Path(mirror)
+
+
 def fetch_lareqa(dataset: str, out_dir: Path, mirror: Path | None = None) -> None:
     """Write the pinned files of ``dataset`` (``xquad-r`` or ``mlqa-r``) into ``out_dir``, atomically.
 
@@ -157,17 +168,14 @@ def fetch_lareqa(dataset: str, out_dir: Path, mirror: Path | None = None) -> Non
     if dataset not in PINNED:
         raise HybridReproError(f"unknown LAReQA dataset {dataset!r}; pinned: {', '.join(PINNED)}")
     pin = PINNED[dataset]
-    if mirror is None and os.environ.get(MIRROR_ENV):
-        mirror = Path(os.environ[MIRROR_ENV])
-    if mirror is not None and not Path(mirror).is_dir():
-        raise HybridReproError(f"data mirror {mirror} is not a directory: fix {MIRROR_ENV} or the mirror path")
+    mirror = resolve_mirror(mirror)
     with atomic_output_dir(out_dir) as tmp:
         for file_name, expected in pin.sha256.items():
             target = tmp / file_name
             if mirror is not None:
                 actual, source = _fetch_from_mirror(Path(mirror), pin.folder, file_name, target)
             else:
-                actual, source = _fetch_from_network(pin.url(file_name), target)
+                actual, source = fetch_url(pin.url(file_name), target)
             if actual != expected:
                 raise HybridReproError(
                     f"checksum mismatch for {pin.folder}/{file_name} from {source}: expected sha256 {expected}, "
