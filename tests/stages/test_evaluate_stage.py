@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from hybrid_repro.stages import evaluate as evaluate_stage
 from hybrid_repro.stages.evaluate import run_evaluate
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("in_basetemp")
 sys.path.insert(0, str(REPO / "tests" / "evaluation"))
 from test_encode import write_squad_file  # noqa: E402  (the LAReQA file writer shared by the evaluation tests)
 
@@ -74,10 +76,10 @@ def write_tiny_lareqa(directory: Path) -> None:
 
 def stage_params(root: Path, datasets: tuple[str, ...] = ("synth-r",)) -> Params:
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    raw["translate"]["out_dir"] = str(root / "translated")
-    raw.setdefault("train", {})["model_dir"] = str(root / "models")
+    raw["translate"]["out_dir"] = os.path.relpath(root / "translated")
+    raw.setdefault("train", {})["model_dir"] = os.path.relpath(root / "models")
     raw["evaluate"] = {**raw.get("evaluate", {}), "datasets": list(datasets),
-                       "cache_dir": str(root / "cache"), "out_dir": str(root / "results")}
+                       "cache_dir": os.path.relpath(root / "cache"), "out_dir": os.path.relpath(root / "results")}
     return params_from_dict(raw)
 
 

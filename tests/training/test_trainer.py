@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from hybrid_repro.training.checkpoint import read_checkpoint
 from hybrid_repro.training.trainer import Trainer, resolve_precision
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("in_basetemp")
 LANGUAGES = ("xa", "xb", "xc")
 SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo")
 RUN = "hybrid"
@@ -52,9 +54,10 @@ def write_triplet_split(path: Path, count: int, offset: int = 0) -> None:
 
 
 def tiny_params(root: Path, **train) -> Params:
-    """Repository params with tiny model, data under ``root`` and the given ``train`` overrides."""
+    """Repository params with tiny model, data under ``root`` (relative to the working directory, as
+    params require) and the given ``train`` overrides."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    raw["translate"].update(out_dir=str(root / "data"), train_languages=list(LANGUAGES), low_resource={})
+    raw["translate"].update(out_dir=os.path.relpath(root / "data"), train_languages=list(LANGUAGES), low_resource={})
     raw["model"].update(max_query_length=16, max_passage_length=16,
                         scratch={"vocab_size": 120, "hidden_size": 16, "num_layers": 1, "num_heads": 2,
                                  "intermediate_size": 32})
@@ -62,8 +65,8 @@ def tiny_params(root: Path, **train) -> Params:
     raw["runs"] = {"x-x-mono": {"strategy": "x-x-mono"}, "x-y": {"strategy": "x-y"},
                    RUN: {"strategy": "hybrid", "alpha": 0.5}}
     raw["train"] = {"lr": 0.003, "warmup_ratio": 0.2, "max_steps": 9, "eval_every": 4, "checkpoint_every": 3,
-                    "log_every": 2, "checkpoint_dir": str(root / "checkpoints"), "model_dir": str(root / "models"),
-                    "metrics_dir": str(root / "metrics"), **train}
+                    "log_every": 2, "checkpoint_dir": os.path.relpath(root / "checkpoints"), "model_dir": os.path.relpath(root / "models"),
+                    "metrics_dir": os.path.relpath(root / "metrics"), **train}
     return params_from_dict(raw)
 
 
