@@ -116,23 +116,29 @@ def check_replaceable(path: str | os.PathLike) -> None:
 def prepare_output_dir(path: str | os.PathLike) -> None:
     """Make ``path`` ready to be replaced: finish or roll back an interrupted replacement, remove leftovers.
 
-    A complete ``new`` copy is renamed into place (the newest, when a kill left several); failing that,
+    A complete ``new`` copy is renamed into place, the newest when a kill left several; failing that,
     a missing ``path`` gets back the ``old`` copy set aside before the kill. Either is said on stderr.
-    Then every other leftover of a writer that is no longer running is deleted, and ``path`` is checked
+    Only copies holding :data:`OUTPUT_MARKER` are put in place (a whole output always does). Then
+    every other leftover of a writer that is no longer running is deleted, and ``path`` is checked
     with :func:`check_replaceable`, so a foreign directory is refused before any work starts.
     """
     final = Path(path)
     leftovers = _leftovers(final)
-    if leftovers["new"]:
-        newest = leftovers["new"].pop()
+    usable = {kind: [entry for entry in leftovers[kind] if (entry / OUTPUT_MARKER).is_file()]
+              for kind in ("new", "old")}
+    if usable["new"]:
+        newest = usable["new"][-1]
+        leftovers["new"].remove(newest)
         if final.exists() or final.is_symlink():
             check_replaceable(final)
             leftovers["old"].append(_move_aside(final, final, "old"))
         os.replace(newest, final)
         print(f"{final}: completed a replacement that was interrupted after its new copy was written",
               file=sys.stderr)
-    elif leftovers["old"] and not final.exists():
-        os.replace(leftovers["old"].pop(), final)
+    elif usable["old"] and not final.exists():
+        newest = usable["old"][-1]
+        leftovers["old"].remove(newest)
+        os.replace(newest, final)
         print(f"{final}: restored the previous copy that an interrupted replacement had set aside",
               file=sys.stderr)
     for leftover in [entry for entries in leftovers.values() for entry in entries]:
