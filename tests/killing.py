@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import sys
 import tempfile
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager, Iterable, Iterator
 
 import pytest
 
@@ -29,36 +30,44 @@ class Killed(BaseException):
 
 @dataclass
 class OperationCounter:
-    """How many file operations the block attempted, and at which one it is killed."""
+    """The file operations a block attempted (by name, in order), and the rule that picks the kill."""
 
-    kill_at: int
-    performed: int = 0
-
-    @property
-    def killed(self) -> bool:
-        return self.performed >= self.kill_at
+    kill_here: Callable[[list[str]], bool]
+    attempted: list[str] = field(default_factory=list)
+    killed: bool = False
 
 
 @contextlib.contextmanager
-def killed_at(operation: int, extra: Iterable[tuple[Any, str]] = ()) -> Iterator[OperationCounter]:
-    """Within the block, file operation number ``operation`` (from 1) and all later ones raise Killed.
-
-    ``extra`` adds (owner, attribute) pairs to :data:`FILE_OPERATIONS`, e.g. ``(torch, "save")``.
-    The yielded counter says how many operations were attempted: fewer than ``operation`` means the
-    block ran to the end without a kill.
-    """
-    counter = OperationCounter(operation)
+def _killed_when(kill_here: Callable[[list[str]], bool],
+                 extra: Iterable[tuple[Any, str]]) -> Iterator[OperationCounter]:
+    counter = OperationCounter(kill_here)
     with pytest.MonkeyPatch.context() as patch:
         for owner, name in (*FILE_OPERATIONS, *extra):
             patch.setattr(owner, name, _counted(getattr(owner, name), name, counter))
         yield counter
 
 
+def killed_at(operation: int, extra: Iterable[tuple[Any, str]] = ()) -> ContextManager[OperationCounter]:
+    """Within the block, file operation number ``operation`` (from 1) and all later ones raise Killed.
+
+    ``extra`` adds (owner, attribute) pairs to :data:`FILE_OPERATIONS`, e.g. ``(torch, "save")``.
+    The yielded counter lists the operations attempted: fewer than ``operation`` means the block ran
+    to the end without a kill.
+    """
+    return _killed_when(lambda attempted: len(attempted) >= operation, extra)
+
+
+def killed_before(name: str, occurrence: int, extra: Iterable[tuple[Any, str]] = ()) -> ContextManager[OperationCounter]:
+    """Within the block, the ``occurrence``-th call of operation ``name`` and all later operations raise Killed."""
+    return _killed_when(lambda attempted: attempted[-1] == name and attempted.count(name) == occurrence, extra)
+
+
 def _counted(operation: Callable, name: str, counter: OperationCounter) -> Callable:
     def run(*args, **kwargs):
-        counter.performed += 1
+        counter.attempted.append(name)
+        counter.killed = counter.killed or counter.kill_here(counter.attempted)
         if counter.killed:
-            raise Killed(f"killed at file operation {counter.performed} ({name})")
+            raise Killed(f"killed at file operation {len(counter.attempted)} ({name})")
         return operation(*args, **kwargs)
     return run
 
@@ -71,3 +80,4 @@ def killed_during(action: Callable[[], Any], operation: int, extra: Iterable[tup
     except Killed:
         return True
     return False
+

@@ -15,8 +15,10 @@ from hybrid_repro.config import Params, params_from_dict
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.stages.train import run_train
-from hybrid_repro.training.checkpoint import read_checkpoint
+from hybrid_repro.training.checkpoint import read_checkpoint, write_checkpoint
+from hybrid_repro.training import trainer as trainer_module
 from hybrid_repro.training.trainer import Trainer, resolve_precision
+from killing import Killed, killed_before
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("in_basetemp")
@@ -242,3 +244,51 @@ def test_bf16_autocast_and_gradient_checkpointing_train_on_cpu(root):
 @pytest.mark.parametrize("precision, expected", [("auto", None), ("fp32", None), ("bf16", torch.bfloat16)])
 def test_precision_on_cpu(precision, expected):
     assert resolve_precision(precision, torch.device("cpu")) == expected
+
+
+def kill_checkpoint_write(patch, at_step: int, operation: str, occurrence: int) -> None:
+    """Kill the process (simulated) inside the checkpoint write of step ``at_step``, just before the
+    ``occurrence``-th call of file operation ``operation`` (see tests/killing.py)."""
+    original = trainer_module.write_checkpoint
+
+    def write_checkpoint(directory, **kwargs):
+        if kwargs["state"]["progress"]["step"] != at_step:
+            return original(directory, **kwargs)
+        with killed_before(operation, occurrence, extra=[(torch, "save")]):
+            original(directory, **kwargs)
+
+    patch.setattr(trainer_module, "write_checkpoint", write_checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("at_step", "operation", "occurrence", "resumed"),
+    [
+        (6, "save", 3, "resuming from the checkpoint at step 3 of 9"),
+        (6, "replace", 4, "resuming from the checkpoint at step 6 of 9"),
+        (9, "replace", 4, "holds the finished run (step 9)"),
+    ],
+    # Replacements in a checkpoint write: the manifest file, then tmp -> new, previous -> aside,
+    # new -> in place, aside -> deleted. The 4th is where a kill lost whole runs before. Every other
+    # kill point is covered, faster, by test_trainer_checkpoint.py.
+    ids=["writing-files", "previous-set-aside", "final-checkpoint"],
+)
+def test_kill_during_a_checkpoint_write_resumes_instead_of_restarting(root, monkeypatch, capsys, at_step, operation,
+                                                                      occurrence, resumed):
+    with monkeypatch.context() as patch:
+        kill_checkpoint_write(patch, at_step, operation, occurrence)
+        with pytest.raises(Killed):
+            train(root)
+    capsys.readouterr()
+    params = train(root)
+    assert resumed in capsys.readouterr().out
+    assert [int(row["step"]) for row in steps(params)] == list(range(1, 10))
+    assert sorted(p.name for p in (root / "checkpoints").iterdir()) == [RUN]
+
+
+def test_finished_checkpoint_without_best_weights_is_a_clear_error(root):
+    train(root)
+    directory = root / "checkpoints" / RUN
+    checkpoint = read_checkpoint(directory)
+    write_checkpoint(directory, model=checkpoint.model, best_model=None, best_unchanged=False, state=checkpoint.state)
+    with pytest.raises(HybridReproError, match="holds the finished run but no best_model.pt; delete .* to train afresh"):
+        train(root)
