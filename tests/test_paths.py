@@ -37,18 +37,29 @@ def test_committed_params_are_accepted(project):
 @pytest.mark.parametrize(
     ("section", "key", "value", "message"),
     [
-        ("data", "out_dir", ".", "names the project root itself"),
-        ("report", "out_dir", "", "names the project root itself"),
-        ("data", "out_dir", "..", "contains '..'"),
-        ("evaluate", "out_dir", "results/../..", "contains '..'"),
-        ("translate", "out_dir", "data/../translated", "contains '..'"),
-        ("train", "model_dir", "/tmp/models", "is absolute"),
-        ("report", "out_dir", os.path.expanduser("~"), "is absolute"),
+        ("data", "out_dir", ".", r"data\.out_dir: '\.' names the project root itself"),
+        ("report", "out_dir", "", r"report\.out_dir: '\.' names the project root itself"),
+        ("data", "out_dir", "..", r"data\.out_dir: '\.\.' contains '\.\.'; outputs must stay inside"),
+        ("evaluate", "out_dir", "results/../..", r"evaluate\.out_dir: .* contains '\.\.'"),
+        ("translate", "out_dir", "data/../translated", r"translate\.out_dir: .* contains '\.\.'"),
+        ("train", "model_dir", "/tmp/models", r"train\.model_dir: '/tmp/models' is absolute"),
+        ("report", "out_dir", os.path.expanduser("~"), r"report\.out_dir: .* is absolute"),
+        ("train", "model_dir", "data/translated/models", r"translate\.out_dir .* and train\.model_dir .* overlap"),
+        ("data", "out_dir", "data", r"data\.out_dir .* and translate\.out_dir .* overlap"),
+        ("report", "out_dir", "results", r"evaluate\.out_dir .* and report\.out_dir .* overlap"),
+        ("train", "metrics_dir", "models", r"train\.model_dir .* and train\.metrics_dir .* overlap"),
+        ("report", "out_dir", "hybrid_repro/reports", r"report\.out_dir .* overlaps the project's own hybrid_repro"),
+        ("evaluate", "out_dir", ".git", r"evaluate\.out_dir .* overlaps the project's own \.git"),
+        ("translate", "out_dir", "data/lareqa/translated", r"overlaps the project's own data/lareqa"),
+        ("report", "out_dir", "docs", r"overlaps the project's own docs"),
     ],
+    ids=["dot", "empty", "dotdot", "escape", "inner-dotdot", "absolute", "home", "nested-in-input",
+         "contains-output", "same-as-input", "same-dir", "in-code", "git", "in-fetched-data", "docs"],
 )
-def test_paths_outside_or_equal_to_the_project_are_refused(project, section, key, value, message):
-    with pytest.raises(HybridReproError, match=rf"{section}\.{key}: .*{message}"):
+def test_bad_output_paths_are_refused_naming_the_key(project, section, key, value, message):
+    with pytest.raises(HybridReproError, match=message):
         load_with(section, key, value)
+    assert sorted(p.name for p in project.iterdir()) == []  # nothing created, nothing removed
 
 
 def test_symlink_pointing_outside_is_refused(project):
@@ -67,25 +78,6 @@ def test_symlink_inside_the_project_is_accepted(project):
     (project / "big-disk").mkdir()
     (project / "results").symlink_to(project / "big-disk")
     assert load_with("evaluate", "out_dir", "results/runs").evaluate.out_dir == Path("results/runs")
-
-
-@pytest.mark.parametrize(
-    ("section", "key", "value", "message"),
-    [
-        ("train", "model_dir", "data/translated/models", "translate.out_dir .* and train.model_dir .* overlap"),
-        ("data", "out_dir", "data", "data.out_dir .* and translate.out_dir .* overlap"),
-        ("report", "out_dir", "results", "evaluate.out_dir .* and report.out_dir .* overlap"),
-        ("train", "metrics_dir", "models", "train.model_dir .* and train.metrics_dir .* overlap"),
-        ("report", "out_dir", "hybrid_repro/reports", "report.out_dir .* overlaps the project's own hybrid_repro"),
-        ("evaluate", "out_dir", ".git", "evaluate.out_dir .* overlaps the project's own .git"),
-        ("translate", "out_dir", "data/lareqa/translated", "overlaps the project's own data/lareqa"),
-        ("report", "out_dir", "docs", "overlaps the project's own docs"),
-    ],
-    ids=["nested-in-input", "contains-output", "same-as-input", "same-dir", "in-code", "git", "in-fetched-data", "docs"],
-)
-def test_outputs_overlapping_each_other_or_the_inputs_are_refused(project, section, key, value, message):
-    with pytest.raises(HybridReproError, match=message):
-        load_with(section, key, value)
 
 
 def test_two_spellings_of_one_directory_overlap(project):
