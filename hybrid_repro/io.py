@@ -75,6 +75,8 @@ def _writer_running(pid: int) -> bool:
     """True when another live process wrote the leftover (a concurrent writer); ours is from an earlier write."""
     if pid == os.getpid():
         return False
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would signal the process there, not probe it: keep the leftover
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
