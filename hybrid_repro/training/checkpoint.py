@@ -12,8 +12,8 @@ Layout of ``<checkpoint_dir>/<run>/``:
 * ``manifest.json``, written last: the format version and each file's size and sha256.
 
 A checkpoint is used only when complete: every file the manifest lists is present with its
-recorded size and sha256. Anything else is ignored with a one-line message (training starts over),
-never half-used. The directory is replaced by :func:`~hybrid_repro.io.atomic_output_dir`, and
+recorded size and sha256. One without a manifest is ignored with a one-line message (training
+starts over); one whose files differ from it is an error; neither is ever half-used. The directory is replaced by :func:`~hybrid_repro.io.atomic_output_dir`, and
 reading it first completes or rolls back a replacement a kill interrupted, so a kill at any moment
 leaves the previous checkpoint or the new one.
 
