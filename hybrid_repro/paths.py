@@ -22,7 +22,7 @@ the fetched LAReQA files (``data/lareqa``, written only by ``pipelines/lareqa``)
 
 
 def check_output_path(path: Path) -> Path:
-    """Return ``path`` if it names a directory strictly inside the working directory, else raise ValueError."""
+    """Return ``path`` if it names a path strictly inside the working directory, else raise ValueError."""
     if path.is_absolute():
         raise ValueError(f"{str(path)!r} is absolute; give a path relative to the project root, e.g. 'results'")
     if ".." in path.parts:
@@ -38,7 +38,8 @@ def check_output_path(path: Path) -> Path:
 
 
 OutputPath = Annotated[Path, AfterValidator(check_output_path)]
-"""A parameter naming an output directory, checked by :func:`check_output_path` on load."""
+"""A parameter naming an output (a directory, or a file such as ``docs/baselines.md``), checked by
+:func:`check_output_path` on load."""
 
 
 def check_disjoint_outputs(outputs: Mapping[str, Path], inputs: tuple[str, ...] = PROJECT_INPUTS) -> None:

@@ -85,3 +85,12 @@ def test_two_spellings_of_one_directory_overlap(project):
     (project / "alias").symlink_to(project / "models")
     with pytest.raises(HybridReproError, match="train.model_dir .* and train.metrics_dir .* overlap"):
         load_with("train", "metrics_dir", "alias")
+
+
+def test_baselines_pipeline_outputs_are_checked_too(project):
+    from hybrid_repro.stages.baselines import BaselinesConfig
+
+    with pytest.raises(ValueError, match=r"out_dir\n.*'/tmp/baselines' is absolute"):
+        BaselinesConfig(out_dir="/tmp/baselines")
+    with pytest.raises(ValueError, match=r"doc_path\n.*contains '\.\.'"):
+        BaselinesConfig(doc_path="../baselines.md")

@@ -179,7 +179,7 @@ def test_baselines_stage_writes_both_rankers_and_the_doc(tmp_path: Path, monkeyp
 
     monkeypatch.chdir(tmp_path)
     write_tiny_lareqa(tmp_path / "data" / "lareqa" / "xquad-r")
-    config = BaselinesConfig(datasets=("xquad-r",), out_dir=tmp_path / "baselines", doc_path=tmp_path / "doc.md")
+    config = BaselinesConfig(datasets=("xquad-r",), out_dir="baselines", doc_path="doc.md")
     run_baselines(config, progress=False)
     bm25 = json.loads((config.out_dir / "bm25" / "xquad-r" / "metrics.json").read_text(encoding="utf-8"))
     random = json.loads((config.out_dir / "random" / "xquad-r" / "metrics.json").read_text(encoding="utf-8"))
