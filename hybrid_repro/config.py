@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import decode_text
+from hybrid_repro.paths import OutputPath, check_disjoint_outputs
 
 DEFAULT_PARAMS = Path("params.yaml")
 PROFILES = ("demo",)
@@ -95,7 +96,7 @@ class DataConfig(Section):
 
     source: Literal["synthetic"] = "synthetic"
     synthetic: SyntheticConfig = SyntheticConfig()
-    out_dir: Path = Path("data/source")
+    out_dir: OutputPath = Path("data/source")
 
 
 class LangIdCheckConfig(Section):
@@ -137,8 +138,8 @@ class TranslateConfig(Section):
     train_languages: tuple[str, ...]
     eval_languages: tuple[str, ...] = Field(min_length=1)
     low_resource: dict[str, float] = Field(default_factory=dict)
-    out_dir: Path = Path("data/translated")
-    metrics_path: Path = Path("metrics/translate.json")
+    out_dir: OutputPath = Path("data/translated")
+    metrics_path: OutputPath = Path("metrics/translate.json")
 
     @model_validator(mode="after")
     def _check_languages(self) -> "TranslateConfig":
@@ -242,9 +243,9 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(50, ge=1)
     log_every: int = Field(10, ge=1)
     num_threads: Optional[int] = Field(None, ge=1)
-    checkpoint_dir: Path = Path("checkpoints")
-    model_dir: Path = Path("models")
-    metrics_dir: Path = Path("metrics/train")
+    checkpoint_dir: OutputPath = Path("checkpoints")
+    model_dir: OutputPath = Path("models")
+    metrics_dir: OutputPath = Path("metrics/train")
 
 
 class EvaluateConfig(Section):
@@ -253,12 +254,12 @@ class EvaluateConfig(Section):
     datasets: tuple[str, ...] = Field(("synth-r",), min_length=1)
     candidate_text: Literal["sentence", "sentence+context"] = "sentence"
     batch_size: int = Field(128, ge=1)
-    cache_dir: Path = Path(".cache/embeddings")
-    out_dir: Path = Path("results")
+    cache_dir: OutputPath = Path(".cache/embeddings")
+    out_dir: OutputPath = Path("results")
 
 
 class ReportConfig(Section):
-    out_dir: Path = Path("reports")
+    out_dir: OutputPath = Path("reports")
 
 
 class RunConfig(Section):
@@ -329,6 +330,15 @@ class Params(Section):
             # Run names become DVC parameter paths (`runs.<name>`) and directory names.
             if not RUN_NAME.fullmatch(name):
                 raise ValueError(f"run name {name!r} may use only letters, digits, '-' and '_' (no '.')")
+        return self
+
+    @model_validator(mode="after")
+    def _check_outputs_disjoint(self) -> "Params":
+        check_disjoint_outputs({
+            "data.out_dir": self.data.out_dir, "translate.out_dir": self.translate.out_dir,
+            "train.checkpoint_dir": self.train.checkpoint_dir, "train.model_dir": self.train.model_dir,
+            "train.metrics_dir": self.train.metrics_dir, "evaluate.cache_dir": self.evaluate.cache_dir,
+            "evaluate.out_dir": self.evaluate.out_dir, "report.out_dir": self.report.out_dir})
         return self
 
     def run(self, name: str) -> RunConfig:

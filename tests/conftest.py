@@ -1,4 +1,5 @@
-"""Shared fixtures: a synthetic MIRACL language served from a mirror directory (tests/miracl_synthetic.py)."""
+"""Shared fixtures: tests that run from pytest's base temporary folder (output paths must be relative), and a
+synthetic MIRACL language served from a mirror directory (tests/miracl_synthetic.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,18 @@ import pytest
 from miracl_synthetic import CORPUS_REVISION, MIRACL_LANG, TOPICS_REVISION, write_mirror
 
 from hybrid_repro.evaluation import miracl_data
+
+
+@pytest.fixture(scope="module")
+def in_basetemp(tmp_path_factory):
+    """Run the module's tests (and its module fixtures) from pytest's base temporary directory.
+
+    Output paths in params must be relative to the working directory (the project root in real
+    use); from here every ``tmp_path`` has a relative path, ``os.path.relpath(tmp_path)``.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.getbasetemp())
+        yield
 
 
 @pytest.fixture()

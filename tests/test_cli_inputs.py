@@ -6,6 +6,7 @@ runs the stage command that reads it.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -25,13 +26,15 @@ from test_evaluate_stage import LANGUAGES as EVAL_LANGUAGES, write_eval_manifest
 from test_trainer import tiny_params, tiny_raw, write_manifest, write_tiny_data  # noqa: E402
 
 RUN = "x-y"
+# Output paths in params must be relative to the working directory: run from pytest's base temporary folder.
+pytestmark = pytest.mark.usefixtures("in_basetemp")
 
 
 def _run(root: Path, command: str) -> str:
     """Run ``command --run x-y`` on params under ``root``; return its output, which must be one error line."""
     raw = tiny_raw(root)
     raw["translate"]["eval_languages"] = list(EVAL_LANGUAGES)
-    raw["evaluate"].update(out_dir=str(root / "results"), cache_dir=str(root / "cache"))
+    raw["evaluate"].update(out_dir=os.path.relpath(root / "results"), cache_dir=os.path.relpath(root / "cache"))
     params_file = root / "params.yaml"
     params_file.write_text(yaml.safe_dump(raw), encoding="utf-8")
     result = CliRunner().invoke(cli, [command, "--params", str(params_file), "--run", RUN])

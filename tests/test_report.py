@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import os
+
 import pytest
 import yaml
 
@@ -12,6 +14,7 @@ from hybrid_repro.report import map_table, rank_distance_table, recall_table, re
 from hybrid_repro.stages.report import run_report
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("in_basetemp")
 LANGS = ("aa", "bb")
 
 
@@ -56,8 +59,8 @@ def test_missing_metric_is_a_clear_error():
 
 def test_report_stage_writes_tables_and_plots(tmp_path):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["evaluate"].update(out_dir=str(tmp_path / "results"), datasets=["ds"])
-    raw["report"] = {"out_dir": str(tmp_path / "reports")}
+    raw["evaluate"].update(out_dir=os.path.relpath(tmp_path / "results"), datasets=["ds"])
+    raw["report"] = {"out_dir": os.path.relpath(tmp_path / "reports")}
     raw["runs"] = {"x-x-mono": {"strategy": "x-x-mono"}, "x-y": {"strategy": "x-y"}}
     params = params_from_dict(raw)
     for run, by_ds in RESULTS.items():
@@ -71,8 +74,8 @@ def test_report_stage_writes_tables_and_plots(tmp_path):
 
 def test_report_stage_without_results_writes_nothing(tmp_path):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["evaluate"]["out_dir"] = str(tmp_path / "results")
-    raw["report"] = {"out_dir": str(tmp_path / "reports")}
+    raw["evaluate"]["out_dir"] = os.path.relpath(tmp_path / "results")
+    raw["report"] = {"out_dir": os.path.relpath(tmp_path / "reports")}
     with pytest.raises(HybridReproError, match="run the stage that produces it"):
         run_report(params_from_dict(raw))
     assert not (tmp_path / "reports").exists()

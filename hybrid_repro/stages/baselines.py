@@ -25,6 +25,7 @@ from hybrid_repro.evaluation.download import verify_pinned_files
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.settings import SETTINGS, evaluate_score_rows
 from hybrid_repro.io import atomic_output_dir, atomic_output_file
+from hybrid_repro.paths import OutputPath
 from hybrid_repro.stages.evaluate import FETCHED_DATASETS, LAREQA_DATA_DIR, summary_line, write_dataset_outputs
 
 DEFAULT_BASELINES_PARAMS = Path("pipelines/lareqa/params.yaml")
@@ -46,8 +47,8 @@ class BaselinesConfig(Section):
     candidate_text: Literal["sentence", "sentence+context"] = "sentence"
     bm25: Bm25Params = Bm25Params()
     random: RandomParams = RandomParams()
-    out_dir: Path = Path("baselines")
-    doc_path: Path = Path("docs/baselines.md")
+    out_dir: OutputPath = Path("baselines")
+    doc_path: OutputPath = Path("docs/baselines.md")
 
 
 class BaselinesParams(Section):

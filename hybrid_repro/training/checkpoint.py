@@ -8,7 +8,14 @@ Layout of ``<checkpoint_dir>/<run>/``:
   from it rather than written again;
 * ``trainer_state.pt``: everything else needed to continue as if never stopped (optimiser,
   scheduler, sampler position, random-number states, step counters, early-stopping state and the
-  step log), as the trainer defines it.
+  step log), as the trainer defines it;
+* ``manifest.json``, written last: the format version and each file's size and sha256.
+
+A checkpoint is used only when complete: every file the manifest lists is present with its
+recorded size and sha256. One without a manifest is ignored with a one-line message (training
+starts over); one whose files differ from it is an error; neither is ever half-used. The directory is replaced by :func:`~hybrid_repro.io.atomic_output_dir`, and
+reading it first completes or rolls back a replacement a kill interrupted, so a kill at any moment
+leaves the previous checkpoint or the new one.
 
 Keeping last and best in one directory makes them consistent with each other: a kill between two
 writes can never pair a "last" state with a "best" from another point of the run. All files load
@@ -21,6 +28,7 @@ import os
 import pickle
 import random
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +38,13 @@ import torch
 from torch import Tensor
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import atomic_output_dir
+from hybrid_repro.io import atomic_output_dir, prepare_output_dir, read_json, sha256_file, write_json
 
 MODEL_FILE = "model.pt"
 BEST_MODEL_FILE = "best_model.pt"
 STATE_FILE = "trainer_state.pt"
-FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 2
 
 StateDict = dict[str, Tensor]
 
@@ -60,13 +69,27 @@ def write_checkpoint(directory: str | os.PathLike, *, model: StateDict, best_mod
             else:
                 torch.save(best_model, tmp / BEST_MODEL_FILE)
         torch.save({"format": FORMAT_VERSION, **state}, tmp / STATE_FILE)
+        files = {path.name: {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+                 for path in sorted(tmp.iterdir())}
+        write_json(tmp / MANIFEST_FILE, {"format": FORMAT_VERSION, "files": files})
 
 
 def read_checkpoint(directory: str | os.PathLike) -> Checkpoint | None:
-    """The checkpoint in ``directory``, or None when there is none; a damaged one is an error."""
+    """The complete checkpoint in ``directory``, or None when there is none or it is incomplete (said on stderr).
+
+    An interrupted replacement of ``directory`` is completed or rolled back first. A checkpoint whose
+    files differ from its manifest, or written in another format, is an error rather than silently
+    thrown away: atomic replacement never produces one, so something else damaged it.
+    """
     directory = Path(directory)
-    if not (directory / STATE_FILE).is_file():
+    prepare_output_dir(directory)
+    if not directory.is_dir():
         return None
+    if not (directory / MANIFEST_FILE).is_file():
+        print(f"ignoring the incomplete checkpoint in {directory}: it has no {MANIFEST_FILE}, the file written "
+              "last; training from the start", file=sys.stderr)
+        return None
+    _verify_files(directory)
     state = _load(directory / STATE_FILE)
     if state.get("format") != FORMAT_VERSION:
         raise HybridReproError(f"checkpoint {directory} has format {state.get('format')!r}, this version reads "
@@ -74,6 +97,23 @@ def read_checkpoint(directory: str | os.PathLike) -> Checkpoint | None:
     best_path = directory / BEST_MODEL_FILE
     return Checkpoint(model=_load(directory / MODEL_FILE),
                       best_model=_load(best_path) if best_path.is_file() else None, state=state)
+
+
+def _verify_files(directory: Path) -> None:
+    """Raise unless every file ``manifest.json`` lists is present with its recorded size and sha256."""
+    manifest_path = directory / MANIFEST_FILE
+    listed = read_json(manifest_path).get("files")
+    if not isinstance(listed, dict) or not {MODEL_FILE, STATE_FILE} <= listed.keys():
+        raise HybridReproError(f"{manifest_path} is damaged (it does not list {MODEL_FILE} and {STATE_FILE}); "
+                               f"delete {directory} to train afresh")
+    for name, expected in listed.items():
+        path = directory / name
+        if not path.is_file():
+            raise HybridReproError(f"checkpoint file {path} is missing; delete {directory} to train afresh")
+        if (not isinstance(expected, dict) or path.stat().st_size != expected.get("bytes")
+                or sha256_file(path) != expected.get("sha256")):
+            raise HybridReproError(f"checkpoint file {path} is damaged (its size or sha256 differs from "
+                                   f"{MANIFEST_FILE}); delete {directory} to train afresh")
 
 
 def _load(path: Path) -> Any:

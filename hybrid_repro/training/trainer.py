@@ -49,11 +49,11 @@ from tqdm.auto import tqdm
 from hybrid_repro.config import TrainConfig
 from hybrid_repro.data.jsonl import write_jsonl
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import atomic_output_dir, write_json
+from hybrid_repro.io import atomic_output_dir, prepare_output_dir, write_json
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.modeling.loss import InfoNCELoss
 from hybrid_repro.training.checkpoint import (
-    StateDict, capture_rng_state, read_checkpoint, restore_rng_state, seed_everything, write_checkpoint)
+    BEST_MODEL_FILE, StateDict, capture_rng_state, read_checkpoint, restore_rng_state, seed_everything, write_checkpoint)
 from hybrid_repro.training.composition import summarise_batches
 from hybrid_repro.training.sampler import Batch, HybridBatchSampler
 from hybrid_repro.training.schedule import warmup_linear_decay
@@ -154,6 +154,9 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def fit(self) -> dict[str, Any]:
         """Train to the end (or resume to it), write model, metrics and checkpoint; return the summary."""
+        # Before any work: a foreign directory where an output goes is refused now, not after training.
+        for path in (self.model_path, self.metrics_path):
+            prepare_output_dir(path)
         if not self._resume():
             seed_everything(self.seed)
         if not self.progress.finished:
@@ -305,6 +308,9 @@ class Trainer:
                        "settings, data or code; training from the start")
             return False
         state = checkpoint.state
+        if state["progress"]["finished"] and checkpoint.best_model is None:
+            raise HybridReproError(f"run {self.run_name}: the checkpoint in {self.checkpoint_path} holds the finished "
+                                   f"run but no {BEST_MODEL_FILE}; delete {self.checkpoint_path} to train afresh")
         self.encoder.model.load_state_dict(checkpoint.model)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

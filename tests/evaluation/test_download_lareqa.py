@@ -15,6 +15,7 @@ from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation import download
 from hybrid_repro.evaluation.download import MIRROR_ENV, PINNED, PinnedDataset, fetch_lareqa
 from hybrid_repro.evaluation.lareqa import load_lareqa
+from hybrid_repro.io import OUTPUT_MARKER
 
 FILES = {
     "en.json": b'{"version": "1", "data": []}',
@@ -45,6 +46,11 @@ class FakeNetwork:
         return io.BytesIO(self.files[url.rsplit("/", 1)[1]])
 
 
+def fetched(directory: Path) -> dict[str, bytes]:
+    """The files of a fetched directory, but for the marker every output directory holds."""
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.name != OUTPUT_MARKER}
+
+
 def install(monkeypatch: pytest.MonkeyPatch, network: FakeNetwork) -> FakeNetwork:
     monkeypatch.setattr(download.urllib.request, "urlopen", network)
     return network
@@ -55,7 +61,7 @@ def test_downloads_every_pinned_file_from_its_commit(tmp_path: Path, tiny_pin, m
     fetch_lareqa("tiny-r", tmp_path / "out")
     base = f"https://raw.githubusercontent.com/owner/repo/{'c' * 40}/tiny-r"
     assert network.requested == [f"{base}/{name}" for name in FILES]
-    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == FILES
+    assert fetched(tmp_path / "out") == FILES
     assert load_lareqa(tmp_path / "out").languages == ("de", "en")
 
 
@@ -78,7 +84,7 @@ def test_failed_refetch_keeps_the_previous_output(tmp_path: Path, tiny_pin, monk
     install(monkeypatch, FakeNetwork({**FILES, "en.json": b"{"}))
     with pytest.raises(HybridReproError):
         fetch_lareqa("tiny-r", tmp_path / "out")
-    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == FILES
+    assert fetched(tmp_path / "out") == FILES
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
@@ -103,7 +109,7 @@ def test_mirror_from_argument_or_environment_replaces_the_network(tmp_path: Path
     monkeypatch.setenv(MIRROR_ENV, str(mirror))
     fetch_lareqa("tiny-r", tmp_path / "b")
     assert network.requested == []
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(FILES)
+    assert fetched(tmp_path / "b") == FILES
 
 
 def test_mirror_missing_a_language_file_names_it(tmp_path: Path, tiny_pin):

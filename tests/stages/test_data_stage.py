@@ -1,6 +1,7 @@
 """Stage `data`: the source corpus directory, its determinism and its failure behaviour."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -8,11 +9,12 @@ import yaml
 
 from hybrid_repro.config import Params, params_from_dict
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import sha256_file
+from hybrid_repro.io import OUTPUT_MARKER, sha256_file
 from hybrid_repro.stages import data as data_stage
 from hybrid_repro.stages.data import run_data
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("in_basetemp")
 SMALL_SYNTHETIC = {
     "n_topics": 8,
     "entities_per_topic": 4,
@@ -24,13 +26,14 @@ SMALL_SYNTHETIC = {
 
 
 def small_params(root: Path, seed: int = 13, translate: dict | None = None) -> Params:
-    """The committed params.yaml with a small corpus and outputs under ``root``."""
+    """The committed params.yaml with a small corpus and outputs under ``root`` (given relative to the
+    working directory, as params require)."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["seed"] = seed
     raw["data"]["synthetic"] = SMALL_SYNTHETIC
-    raw["data"]["out_dir"] = str(root / "source")
-    raw["translate"]["out_dir"] = str(root / "translated")
-    raw["translate"]["metrics_path"] = str(root / "metrics" / "translate.json")
+    raw["data"]["out_dir"] = os.path.relpath(root / "source")
+    raw["translate"]["out_dir"] = os.path.relpath(root / "translated")
+    raw["translate"]["metrics_path"] = os.path.relpath(root / "metrics" / "translate.json")
     raw["translate"].update(translate or {})
     return params_from_dict(raw)
 
@@ -45,7 +48,7 @@ def test_writes_corpus_with_verified_manifest(tmp_path):
     run_data(params)
     out = params.data.out_dir
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(tree_digest(out)) == {"manifest.json", *manifest["files"]}
+    assert set(tree_digest(out)) == {"manifest.json", OUTPUT_MARKER, *manifest["files"]}
     assert all(sha256_file(out / name) == digest for name, digest in manifest["files"].items())
     assert manifest["kind"] == "synthetic" and manifest["source_language"] == "qen"
     q = params.data.synthetic.questions_per_paragraph

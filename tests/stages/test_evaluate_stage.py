@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from hybrid_repro.stages import evaluate as evaluate_stage
 from hybrid_repro.stages.evaluate import run_evaluate
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("in_basetemp")
 sys.path.insert(0, str(REPO / "tests" / "evaluation"))
 from test_encode import write_squad_file  # noqa: E402  (the LAReQA file writer shared by the evaluation tests)
 
@@ -83,10 +85,10 @@ def write_eval_manifest(translated: Path) -> None:
 
 def stage_params(root: Path, datasets: tuple[str, ...] = ("synth-r",)) -> Params:
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    raw["translate"].update(out_dir=str(root / "translated"), eval_languages=list(LANGUAGES))
-    raw.setdefault("train", {})["model_dir"] = str(root / "models")
+    raw["translate"].update(out_dir=os.path.relpath(root / "translated"), eval_languages=list(LANGUAGES))
+    raw.setdefault("train", {})["model_dir"] = os.path.relpath(root / "models")
     raw["evaluate"] = {**raw.get("evaluate", {}), "datasets": list(datasets),
-                       "cache_dir": str(root / "cache"), "out_dir": str(root / "results")}
+                       "cache_dir": os.path.relpath(root / "cache"), "out_dir": os.path.relpath(root / "results")}
     return params_from_dict(raw)
 
 
@@ -191,7 +193,7 @@ def test_baselines_stage_writes_both_rankers_and_the_doc(tmp_path: Path, monkeyp
     # The stage verifies the files against their pins: pin the tiny ones in place of XQuAD-R's.
     tiny_pin = dataclasses.replace(PINNED["xquad-r"], sha256={p.name: sha256_file(p) for p in directory.glob("*.json")})
     monkeypatch.setitem(PINNED, "xquad-r", tiny_pin)
-    config = BaselinesConfig(datasets=("xquad-r",), out_dir=tmp_path / "baselines", doc_path=tmp_path / "doc.md")
+    config = BaselinesConfig(datasets=("xquad-r",), out_dir="baselines", doc_path="doc.md")
     run_baselines(config, progress=False)
     bm25 = json.loads((config.out_dir / "bm25" / "xquad-r" / "metrics.json").read_text(encoding="utf-8"))
     random = json.loads((config.out_dir / "random" / "xquad-r" / "metrics.json").read_text(encoding="utf-8"))

@@ -13,6 +13,7 @@ from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.stages.train import config_fingerprint, run_train
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("in_basetemp")
 sys.path.insert(0, str(REPO / "tests" / "training"))
 from test_trainer import tiny_params, write_manifest, write_tiny_data  # noqa: E402  (the tiny dataset shared with the trainer tests)
 
@@ -62,7 +63,7 @@ def test_fingerprint_ignores_bookkeeping_but_not_optimisation(tmp_path):
         return config_fingerprint(tiny_params(tmp_path, **train), "x-y", encoder, files)
 
     assert fingerprint() == fingerprint(checkpoint_every=7, log_every=1, num_threads=1,
-                                        metrics_dir=str(tmp_path / "elsewhere"))
+                                        metrics_dir="elsewhere")
     assert fingerprint() != fingerprint(lr=0.1)
     assert fingerprint() != config_fingerprint(base, "x-x-mono", encoder, files)
     before = fingerprint()

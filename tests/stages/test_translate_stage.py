@@ -2,6 +2,7 @@
 and its errors, none of which may leave a half-written output."""
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -9,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import sha256_file
+from hybrid_repro.io import OUTPUT_MARKER, sha256_file
 from hybrid_repro.stages import translate as translate_stage
 from hybrid_repro.stages.data import run_data
 from hybrid_repro.stages.translate import run_translate
 from test_data_stage import small_params, tree_digest
+
+
+pytestmark = pytest.mark.usefixtures("in_basetemp")
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +148,7 @@ def test_manifest_counts_and_checksums_match_the_files(built, train):
         "source": "qen", "train": list(built.translate.train_languages), "eval": list(built.translate.eval_languages),
         "eval_only": ["qel", "qvi"], "low_resource": {"qar": 0.25},
     }
-    assert set(manifest["files"]) == set(tree_digest(out)) - {"manifest.json"}
+    assert set(manifest["files"]) == set(tree_digest(out)) - {"manifest.json", OUTPUT_MARKER}
     assert all(sha256_file(out / name) == digest for name, digest in manifest["files"].items())
     for dataset, per_lang in manifest["counts"]["train"].items():
         for lang, count in per_lang.items():
@@ -269,6 +273,6 @@ def test_failure_mid_write_leaves_previous_output(workspace, monkeypatch):
 def test_unwritable_output_location_is_rejected(workspace, tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("not a directory")
-    params = small_params(tmp_path, translate={"out_dir": str(blocker / "translated")})
+    params = small_params(tmp_path, translate={"out_dir": os.path.relpath(blocker / "translated")})
     with pytest.raises(HybridReproError, match="cannot create directory"):
         run_translate(params)

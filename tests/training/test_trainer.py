@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,13 @@ from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import write_json
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.stages.train import run_train
-from hybrid_repro.training.checkpoint import read_checkpoint
+from hybrid_repro.training.checkpoint import read_checkpoint, write_checkpoint
+from hybrid_repro.training import trainer as trainer_module
 from hybrid_repro.training.trainer import Trainer, resolve_precision
+from killing import Killed, killed_before
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("in_basetemp")
 LANGUAGES = ("xa", "xb", "xc")
 SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo")
 RUN = "hybrid"
@@ -54,14 +58,15 @@ def write_triplet_split(path: Path, count: int, offset: int = 0) -> None:
 
 
 def tiny_params(root: Path, **train) -> Params:
-    """Repository params with tiny model, data under ``root`` and the given ``train`` overrides."""
+    """Repository params with tiny model, data under ``root`` (relative to the working directory, as
+    params require) and the given ``train`` overrides."""
     return params_from_dict(tiny_raw(root, **train))
 
 
 def tiny_raw(root: Path, **train) -> dict:
     """The mapping :func:`tiny_params` validates, e.g. to write as a params file."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    raw["translate"].update(out_dir=str(root / "data"), train_languages=list(LANGUAGES), low_resource={})
+    raw["translate"].update(out_dir=os.path.relpath(root / "data"), train_languages=list(LANGUAGES), low_resource={})
     raw["model"].update(max_query_length=16, max_passage_length=16,
                         scratch={"vocab_size": 120, "hidden_size": 16, "num_layers": 1, "num_heads": 2,
                                  "intermediate_size": 32})
@@ -69,8 +74,9 @@ def tiny_raw(root: Path, **train) -> dict:
     raw["runs"] = {"x-x-mono": {"strategy": "x-x-mono"}, "x-y": {"strategy": "x-y"},
                    RUN: {"strategy": "hybrid", "alpha": 0.5}}
     raw["train"] = {"lr": 0.003, "warmup_ratio": 0.2, "max_steps": 9, "eval_every": 4, "checkpoint_every": 3,
-                    "log_every": 2, "checkpoint_dir": str(root / "checkpoints"), "model_dir": str(root / "models"),
-                    "metrics_dir": str(root / "metrics"), **train}
+                    "log_every": 2, "checkpoint_dir": os.path.relpath(root / "checkpoints"),
+                    "model_dir": os.path.relpath(root / "models"), "metrics_dir": os.path.relpath(root / "metrics"),
+                    **train}
     return raw
 
 
@@ -273,3 +279,51 @@ def test_bf16_autocast_and_gradient_checkpointing_train_on_cpu(root):
 @pytest.mark.parametrize("precision, expected", [("auto", None), ("fp32", None), ("bf16", torch.bfloat16)])
 def test_precision_on_cpu(precision, expected):
     assert resolve_precision(precision, torch.device("cpu")) == expected
+
+
+def kill_checkpoint_write(patch, at_step: int, operation: str, occurrence: int) -> None:
+    """Kill the process (simulated) inside the checkpoint write of step ``at_step``, just before the
+    ``occurrence``-th call of file operation ``operation`` (see tests/killing.py)."""
+    original = trainer_module.write_checkpoint
+
+    def write_checkpoint(directory, **kwargs):
+        if kwargs["state"]["progress"]["step"] != at_step:
+            return original(directory, **kwargs)
+        with killed_before(operation, occurrence, extra=[(torch, "save")]):
+            original(directory, **kwargs)
+
+    patch.setattr(trainer_module, "write_checkpoint", write_checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("at_step", "operation", "occurrence", "resumed"),
+    [
+        (6, "save", 3, "resuming from the checkpoint at step 3 of 9"),
+        (6, "replace", 4, "resuming from the checkpoint at step 6 of 9"),
+        (9, "replace", 4, "holds the finished run (step 9)"),
+    ],
+    # Replacements in a checkpoint write: the manifest file, then tmp -> new, previous -> aside,
+    # new -> in place, aside -> deleted. The 4th is where a kill lost whole runs before. Every other
+    # kill point is covered, faster, by test_trainer_checkpoint.py.
+    ids=["writing-files", "previous-set-aside", "final-checkpoint"],
+)
+def test_kill_during_a_checkpoint_write_resumes_instead_of_restarting(root, monkeypatch, capsys, at_step, operation,
+                                                                      occurrence, resumed):
+    with monkeypatch.context() as patch:
+        kill_checkpoint_write(patch, at_step, operation, occurrence)
+        with pytest.raises(Killed):
+            train(root)
+    capsys.readouterr()
+    params = train(root)
+    assert resumed in capsys.readouterr().out
+    assert [int(row["step"]) for row in steps(params)] == list(range(1, 10))
+    assert sorted(p.name for p in (root / "checkpoints").iterdir()) == [RUN]
+
+
+def test_finished_checkpoint_without_best_weights_is_a_clear_error(root):
+    train(root)
+    directory = root / "checkpoints" / RUN
+    checkpoint = read_checkpoint(directory)
+    write_checkpoint(directory, model=checkpoint.model, best_model=None, best_unchanged=False, state=checkpoint.state)
+    with pytest.raises(HybridReproError, match="holds the finished run but no best_model.pt; delete .* to train afresh"):
+        train(root)

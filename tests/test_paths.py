@@ -1,0 +1,96 @@
+"""Output paths in params: only directories strictly inside the project, apart from each other and
+from the project's inputs, are accepted; everything else stops on load with the key named."""
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hybrid_repro.config import Params, params_from_dict
+from hybrid_repro.errors import HybridReproError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """An empty project directory as the working directory, with a directory outside it."""
+    (tmp_path / "outside").mkdir()
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    return root
+
+
+def load_with(section: str, key: str, value: str) -> Params:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    raw.setdefault(section, {})[key] = value
+    return params_from_dict(raw)
+
+
+def test_committed_params_are_accepted(project):
+    params = load_with("report", "out_dir", "reports")
+    assert params.report.out_dir == Path("reports")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("data", "out_dir", ".", r"data\.out_dir: '\.' names the project root itself"),
+        ("report", "out_dir", "", r"report\.out_dir: '\.' names the project root itself"),
+        ("data", "out_dir", "..", r"data\.out_dir: '\.\.' contains '\.\.'; outputs must stay inside"),
+        ("evaluate", "out_dir", "results/../..", r"evaluate\.out_dir: .* contains '\.\.'"),
+        ("translate", "out_dir", "data/../translated", r"translate\.out_dir: .* contains '\.\.'"),
+        ("train", "model_dir", "/tmp/models", r"train\.model_dir: '/tmp/models' is absolute"),
+        ("report", "out_dir", os.path.expanduser("~"), r"report\.out_dir: .* is absolute"),
+        ("train", "model_dir", "data/translated/models", r"translate\.out_dir .* and train\.model_dir .* overlap"),
+        ("data", "out_dir", "data", r"data\.out_dir .* and translate\.out_dir .* overlap"),
+        ("report", "out_dir", "results", r"evaluate\.out_dir .* and report\.out_dir .* overlap"),
+        ("train", "metrics_dir", "models", r"train\.model_dir .* and train\.metrics_dir .* overlap"),
+        ("report", "out_dir", "hybrid_repro/reports", r"report\.out_dir .* overlaps the project's own hybrid_repro"),
+        ("evaluate", "out_dir", ".git", r"evaluate\.out_dir .* overlaps the project's own \.git"),
+        ("translate", "out_dir", "data/lareqa/translated", r"overlaps the project's own data/lareqa"),
+        ("report", "out_dir", "docs", r"overlaps the project's own docs"),
+    ],
+    ids=["dot", "empty", "dotdot", "escape", "inner-dotdot", "absolute", "home", "nested-in-input",
+         "contains-output", "same-as-input", "same-dir", "in-code", "git", "in-fetched-data", "docs"],
+)
+def test_bad_output_paths_are_refused_naming_the_key(project, section, key, value, message):
+    with pytest.raises(HybridReproError, match=message):
+        load_with(section, key, value)
+    assert sorted(p.name for p in project.iterdir()) == []  # nothing created, nothing removed
+
+
+def test_symlink_pointing_outside_is_refused(project):
+    (project / "link").symlink_to(project.parent / "outside")
+    with pytest.raises(HybridReproError, match=r"report\.out_dir: 'link/reports' resolves to .*outside"):
+        load_with("report", "out_dir", "link/reports")
+
+
+def test_symlink_to_the_project_itself_is_refused(project):
+    (project / "here").symlink_to(project)
+    with pytest.raises(HybridReproError, match=r"data\.out_dir: 'here' resolves to"):
+        load_with("data", "out_dir", "here")
+
+
+def test_symlink_inside_the_project_is_accepted(project):
+    (project / "big-disk").mkdir()
+    (project / "results").symlink_to(project / "big-disk")
+    assert load_with("evaluate", "out_dir", "results/runs").evaluate.out_dir == Path("results/runs")
+
+
+def test_two_spellings_of_one_directory_overlap(project):
+    (project / "models").mkdir()
+    (project / "alias").symlink_to(project / "models")
+    with pytest.raises(HybridReproError, match="train.model_dir .* and train.metrics_dir .* overlap"):
+        load_with("train", "metrics_dir", "alias")
+
+
+def test_baselines_pipeline_outputs_are_checked_too(project):
+    from hybrid_repro.stages.baselines import BaselinesConfig
+
+    with pytest.raises(ValueError, match=r"out_dir\n.*'/tmp/baselines' is absolute"):
+        BaselinesConfig(out_dir="/tmp/baselines")
+    with pytest.raises(ValueError, match=r"doc_path\n.*contains '\.\.'"):
+        BaselinesConfig(doc_path="../baselines.md")
