@@ -3,6 +3,7 @@ trained in the test, tiny random seq2seq models, and a recording engine for the 
 
 import importlib.util
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -261,10 +262,10 @@ TINY_CORPUS = {"n_topics": 4, "entities_per_topic": 2, "train_paragraphs": {"syn
 
 
 @pytest.fixture(scope="module")
-def english_source(tmp_path_factory):
+def english_source(tmp_path_factory, in_basetemp):
     """A small source corpus relabelled as English text of a non-synthetic kind."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["data"].update(synthetic=TINY_CORPUS, out_dir=str(tmp_path_factory.mktemp("english") / "source"))
+    raw["data"].update(synthetic=TINY_CORPUS, out_dir=os.path.relpath(tmp_path_factory.mktemp("english") / "source"))
     params = params_from_dict(raw)
     run_data(params)
     manifest_path = params.data.out_dir / "manifest.json"
@@ -275,13 +276,16 @@ def english_source(tmp_path_factory):
 
 
 def _stage_params(tmp_path, source, model_dir, **translate):
+    """Params for the stage on ``source``; paths are relative to pytest's base temporary folder, the working
+    directory of these tests (``in_basetemp``, through ``english_source``), as output paths must be."""
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["data"]["out_dir"] = str(source)
+    raw["data"]["out_dir"] = os.path.relpath(source)
     raw["translate"] = {
         "backend": "marian", "model_name": str(model_dir), "model_revision": REVISION, "num_beams": 1,
         "batch_size": 64, "max_length_ratio": 0.25, "max_length_extra": 2, "train_languages": ["en", "de"],
         "eval_languages": ["en", "de", "zh"], "cache_dir": str(tmp_path / "cache"),
-        "out_dir": str(tmp_path / "translated"), "metrics_path": str(tmp_path / "translate.json"), **translate,
+        "out_dir": os.path.relpath(tmp_path / "translated"), "metrics_path": os.path.relpath(tmp_path / "translate.json"),
+        **translate,
     }
     return params_from_dict(raw)
 
