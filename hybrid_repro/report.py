@@ -140,13 +140,18 @@ def _spread_note(groups: Sequence[RunGroup]) -> str:
             "a row with one seed shows its value alone (standard deviation n/a).")
 
 
-def _significance_note(comparisons: Sequence[Comparison], level: float) -> str:
+def _significance_note(groups: Sequence[RunGroup], comparisons: Sequence[Comparison], level: float) -> str:
     if not comparisons:
         return "No significance test: fewer than two strategies."
-    return (f"† differs from x-x-mono, ‡ differs from x-y: paired sign-flip randomisation test on per-query AP "
+    note = (f"† differs from x-x-mono, ‡ differs from x-y: paired sign-flip randomisation test on per-query AP "
             f"(each query's AP averaged over seeds, Cr. over target languages), Holm-adjusted over all "
             f"{len(comparisons)} comparisons of this report, at level {level:g}. Recall and rank distance are "
             "not tested.")
+    if any(len(group.runs) == 1 for group in groups if group.strategy):
+        # The test resamples queries, not training runs: with one seed it cannot see seed-to-seed variation.
+        note += (" A strategy with one seed is one trained model: a mark then says that model differs from the "
+                 "other over these queries, not that the strategy would across training seeds.")
+    return note
 
 
 def _paper_note(datasets: Sequence[str]) -> list[str]:
@@ -166,7 +171,7 @@ def render_markdown(groups: Sequence[RunGroup], datasets: Sequence[str], compari
         "Runs are grouped by batch strategy (and α for hybrid). " + _spread_note(groups), "",
         "## Mean mAP (macro-averaged over query languages; Cr.: first over target languages)", "",
         summary_table(groups, datasets, MAP_COLUMNS, 3, paper=("1", 3), marks=marks), "",
-        _significance_note(comparisons, level), "",
+        _significance_note(groups, comparisons, level), "",
         *_paper_note(datasets),
         "## Recall (R@1 for Mo. and Cr., R@10 for Mul.)", "",
         summary_table(groups, datasets, RECALL_COLUMNS, 3, paper=(None, 4)), "",

@@ -26,6 +26,8 @@ ALPHA_SWEEP_PLOT = "alpha_sweep.png"
 def paired_comparisons(groups: Sequence[RunGroup], datasets: Sequence[str], *, n_resamples: int,
                        seed: int) -> list[Comparison]:
     """Every pair of strategy groups on every dataset and setting, Holm-adjusted as one family."""
+    if len(groups) < 2:
+        return []
     comparisons = []
     for ds in datasets:
         for setting, _ in SETTINGS:

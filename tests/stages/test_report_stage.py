@@ -110,3 +110,11 @@ def test_report_stage_without_results_writes_nothing(tmp_path):
     with pytest.raises(HybridReproError, match="run the stage that produces it"):
         run_report(make_params(tmp_path, {"x-y": {"strategy": "x-y"}}))
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_single_strategy_is_reported_without_tests(tmp_path):
+    write_run(tmp_path / "results" / "x-y", "synth-r", 0.5, 0)
+    run_report(make_params(tmp_path, {"x-y": {"strategy": "x-y"}}))
+    markdown = (tmp_path / "reports" / "results.md").read_text()
+    assert "No significance test: fewer than two strategies." in markdown
+    assert "## Paired significance" not in markdown
