@@ -123,7 +123,7 @@ def evaluate(params_path: Path, run_name: str) -> None:
 @params_option
 @friendly_errors
 def report(params_path: Path) -> None:
-    """Stage `report`: tables in the shape of the paper's Tables 1 and 2, and plots."""
+    """Stage `report`: the paper's tables in shape over seeds, paired significance tests, and plots."""
     params = _params(params_path)
     from hybrid_repro.stages.report import run_report
 

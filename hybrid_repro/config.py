@@ -259,7 +259,18 @@ class EvaluateConfig(Section):
 
 
 class ReportConfig(Section):
+    """The report: runs grouped by strategy over seeds, paired significance, paper values beside ours."""
+
     out_dir: OutputPath = Path("reports")
+    # The unchanged (zero-shot) encoder's results, laid out like results/RUN (<dataset>/metrics.json for every
+    # dataset in evaluate.datasets), shown as the first row; None: no such row. Keep it under evaluate.out_dir so
+    # the report stage's DVC dependency on results/ covers it.
+    baseline_results: Optional[Path] = None
+    baseline_label: str = "zero-shot encoder"
+    # Paired sign-flip tests on per-query AP between strategies: family-wise level (after Holm's correction)
+    # and random sign-flip resamples per test (the smallest attainable two-sided p is 2 / (permutations + 1)).
+    significance_level: float = Field(0.05, gt=0, lt=1)
+    permutations: int = Field(9999, ge=99)
 
 
 class RunConfig(Section):

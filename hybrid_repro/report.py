@@ -1,36 +1,41 @@
-"""Tables in the shape of the paper's Tables 1 and 2, and the plots that go with them.
+"""The report as markdown: the paper's Tables 1-8 in shape, over seeds, with significance marks.
 
-Input is the metrics JSON that the evaluation suite writes per run and dataset
-(``settings.{mo,cr,mul}.{mean,per_language}``); output is markdown and PNG.
+Input: the strategy groups of :mod:`hybrid_repro.seed_groups` (the zero-shot encoder first when
+present), the datasets they were evaluated on, and the Holm-adjusted paired comparisons of
+:mod:`hybrid_repro.significance`. A cell is ``mean ± sd`` over a group's seeds, or the mean alone
+when the group has one seed. Where a dataset is one of the paper's (XQuAD-R, MLQA-R), the paper's
+own means (:mod:`hybrid_repro.reference`) follow our rows, labelled as such.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Mapping
+from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: reports are written by DVC stages and CI, never shown on screen
-import matplotlib.pyplot as plt  # noqa: E402
-
-from hybrid_repro.errors import HybridReproError  # noqa: E402
-
-# run name -> dataset name -> metrics JSON
-RunMetrics = Mapping[str, Mapping[str, dict]]
+from hybrid_repro.reference import paper_value
+from hybrid_repro.seed_groups import RunGroup, Stat
+from hybrid_repro.significance import Comparison
 
 SETTINGS = (("mo", "Mo."), ("cr", "Cr."), ("mul", "Mul."))
+MAP_COLUMNS = tuple((setting, "map", label) for setting, label in SETTINGS)
 RECALL_COLUMNS = (("mo", "r@1", "Mo. R@1"), ("cr", "r@1", "Cr. R@1"), ("mul", "r@10", "Mul. R@10"))
+RANK_DISTANCE_COLUMNS = (("mul", "rank_distance", "Mul. rank distance"),)
+PAPER_DATASETS = ("xquad-r", "mlqa-r")
+PAPER_MODELS = (("xlm-r", "XLM-R"), ("labse", "LaBSE"))
+PAPER_STRATEGIES = ("x-x-mono", "x-y", "hybrid")
+# Significance marks on a cell: the row's strategy differs from this baseline.
+MARKS = (("x-x-mono", "†"), ("x-y", "‡"))
+MISSING = "–"
+
+Column = tuple[str, str, str]  # setting, metric, header label
 
 
-def _mean(metrics: dict, setting: str, key: str) -> float:
-    try:
-        return float(metrics["settings"][setting]["mean"][key])
-    except KeyError as exc:
-        raise HybridReproError(
-            f"metrics for dataset {metrics.get('dataset', '?')!r} lack settings.{setting}.mean.{key}: "
-            "re-run the evaluate stage"
-        ) from exc
+def format_stat(value: Stat, digits: int) -> str:
+    """``mean ± sd``, the mean alone without a spread, or a dash when nothing was scored."""
+    if value["mean"] is None:
+        return MISSING
+    if value["std"] is None:
+        return f"{value['mean']:.{digits}f}"
+    return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -39,107 +44,152 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def datasets_of(results: RunMetrics) -> list[str]:
-    """Datasets present for every run, in first-seen order."""
-    runs = list(results.values())
-    return [name for name in runs[0] if all(name in run for run in runs)]
+def _seeds(group: RunGroup) -> str:
+    return str(len(group.runs)) if group.strategy else "zero-shot"
 
 
-def map_table(results: RunMetrics) -> str:
-    """Table 1: mean mAP per dataset and setting, one row per run."""
-    datasets = datasets_of(results)
-    header = ["Run"] + [f"{ds} {label}" for ds in datasets for _, label in SETTINGS]
-    rows = [
-        [run] + [f"{_mean(by_ds[ds], s, 'map'):.3f}" for ds in datasets for s, _ in SETTINGS]
-        for run, by_ds in results.items()
+def significance_marks(comparisons: Sequence[Comparison], level: float) -> dict[tuple[str, str, str], str]:
+    """(dataset, setting, group label) -> marks of the baselines the group differs from at Holm level ``level``."""
+    found: dict[tuple[str, str, str], set[str]] = {}
+    for c in comparisons:
+        if c.p_holm is None or c.p_holm > level:
+            continue
+        for baseline, mark in MARKS:
+            for label, other in ((c.first, c.second), (c.second, c.first)):
+                if other == baseline:
+                    found.setdefault((c.dataset, c.setting, label), set()).add(mark)
+    return {key: "".join(mark for _, mark in MARKS if mark in marks) for key, marks in found.items()}
+
+
+def _paper_rows(datasets: Sequence[str], columns: Sequence[Column], table: str | None, digits: int) -> list[list[str]]:
+    """The paper's printed means in our column layout (``table`` None: the 'b' tables' Mean rows)."""
+    if not any(ds in PAPER_DATASETS for ds in datasets):
+        return []
+    def cell(model: str, strategy: str, dataset: str, setting: str, metric: str) -> str:
+        if dataset not in PAPER_DATASETS:
+            return MISSING
+        value = paper_value(table, model=model, strategy=strategy, dataset=dataset, setting=setting, metric=metric,
+                            aggregate="mean")
+        return f"{value:.{digits}f}"
+
+    return [
+        [f"paper, {model_label}: {strategy}", "1"]
+        + [cell(model, strategy, ds, setting, metric) for ds in datasets for setting, metric, _ in columns]
+        for model, model_label in PAPER_MODELS for strategy in PAPER_STRATEGIES
     ]
+
+
+def summary_table(groups: Sequence[RunGroup], datasets: Sequence[str], columns: Sequence[Column], digits: int,
+                  *, paper: tuple[str | None, int], marks: dict | None = None) -> str:
+    """Macro-averaged means: one row per group, ``columns`` per dataset, then the paper's rows.
+
+    ``paper`` is the paper table the rows come from (None: the 'b' tables) and its printed decimals.
+    """
+    marks = marks or {}
+    header = ["Run", "seeds"] + [f"{ds} {label}" for ds in datasets for *_, label in columns]
+    rows = [
+        [group.label, _seeds(group)]
+        + [format_stat(group.statistics[ds][setting]["mean"][metric], digits)
+           + marks.get((ds, setting, group.label), "")
+           for ds in datasets for setting, metric, _ in columns]
+        for group in groups
+    ]
+    return _markdown_table(header, rows + _paper_rows(datasets, columns, *paper))
+
+
+def _language_stat(group: RunGroup, dataset: str, setting: str, lang: str, metric: str) -> Stat:
+    return group.statistics[dataset][setting]["per_language"].get(lang, {}).get(metric, {"mean": None})
+
+
+def per_language_table(groups: Sequence[RunGroup], dataset: str, columns: Sequence[Column], digits: int) -> str:
+    """The paper's Tables 3-8 in shape: one row per query language, one column per setting and group."""
+    languages: list[str] = []
+    for group in groups:
+        for setting, *_ in columns:
+            languages += [lang for lang in group.statistics[dataset][setting]["per_language"] if lang not in languages]
+    header = ["Lang"] + [f"{label} {group.label}" for *_, label in columns for group in groups]
+    rows = [
+        [lang] + [format_stat(_language_stat(group, dataset, setting, lang, metric), digits)
+                  for setting, metric, _ in columns for group in groups]
+        for lang in languages
+    ]
+    rows.append(["**Mean**"] + [format_stat(group.statistics[dataset][setting]["mean"][metric], digits)
+                                for setting, metric, _ in columns for group in groups])
     return _markdown_table(header, rows)
 
 
-def recall_table(results: RunMetrics) -> str:
-    """R@1 for Mo. and Cr., R@10 for Mul. (the paper's 'b' tables), one row per run."""
-    datasets = datasets_of(results)
-    header = ["Run"] + [f"{ds} {label}" for ds in datasets for *_, label in RECALL_COLUMNS]
+def significance_table(comparisons: Sequence[Comparison], level: float) -> str:
+    """Every paired test: mean AP difference, raw and Holm-adjusted p-values."""
     rows = [
-        [run] + [f"{_mean(by_ds[ds], s, key):.3f}" for ds in datasets for s, key, _ in RECALL_COLUMNS]
-        for run, by_ds in results.items()
+        [c.dataset, dict(SETTINGS)[c.setting], f"{c.first} − {c.second}", str(c.n_queries),
+         f"{c.mean_difference:+.4f}", f"{c.p_value:.4f}", f"{c.p_holm:.4f}",
+         "yes" if c.p_holm is not None and c.p_holm <= level else "no"]
+        for c in comparisons
     ]
+    header = ["Dataset", "Setting", "A − B", "queries", "mean AP(A) − AP(B)", "p", "p (Holm)",
+              f"p (Holm) ≤ {level:g}"]
     return _markdown_table(header, rows)
 
 
-def rank_distance_table(results: RunMetrics) -> str:
-    """Table 2: mean rank distance in the Mul. setting (lower is less language bias)."""
-    datasets = datasets_of(results)
-    rows = [[run] + [f"{_mean(by_ds[ds], 'mul', 'rank_distance'):.1f}" for ds in datasets]
-            for run, by_ds in results.items()]
-    return _markdown_table(["Run"] + datasets, rows)
+def _spread_note(groups: Sequence[RunGroup]) -> str:
+    seeded = [group for group in groups if group.strategy]
+    if seeded and all(len(group.runs) == 1 for group in seeded):
+        return ("Every strategy has one seed, so no standard deviation over seeds can be given (n/a): each cell is "
+                "that one run's value.")
+    return ("Cells are the mean over a row's seeds (column `seeds`) ± the sample standard deviation over seeds; "
+            "a row with one seed shows its value alone (standard deviation n/a).")
 
 
-def render_markdown(results: RunMetrics) -> str:
-    """The whole report as markdown."""
-    if not results:
-        raise HybridReproError("no evaluation results to report: run the evaluate stages first")
-    counts = {
-        ds: next(iter(results.values()))[ds]["settings"]["mo"].get("n_queries", {})
-        for ds in datasets_of(results)
-    }
+def _significance_note(groups: Sequence[RunGroup], comparisons: Sequence[Comparison], level: float) -> str:
+    if not comparisons:
+        return "No significance test: fewer than two strategies."
+    note = (f"† differs from x-x-mono, ‡ differs from x-y: paired sign-flip randomisation test on per-query AP "
+            f"(each query's AP averaged over seeds, Cr. over target languages), Holm-adjusted over all "
+            f"{len(comparisons)} comparisons of this report, at level {level:g}. Recall and rank distance are "
+            "not tested.")
+    if any(len(group.runs) == 1 for group in groups if group.strategy):
+        # The test resamples queries, not training runs: with one seed it cannot see seed-to-seed variation.
+        note += (" A strategy with one seed is one trained model: a mark then says that model differs from the "
+                 "other over these queries, not that the strategy would across training seeds.")
+    return note
+
+
+def _paper_note(datasets: Sequence[str]) -> list[str]:
+    if not any(ds in PAPER_DATASETS for ds in datasets):
+        return []
+    return ["Rows `paper, …`: the paper's printed means (Tables 1-8; XLM-R / LaBSE fine-tuned on the paper's "
+            "training data, one run each): compare the pattern, not the level. A dash: the paper has no such "
+            "dataset.", ""]
+
+
+def render_markdown(groups: Sequence[RunGroup], datasets: Sequence[str], comparisons: Sequence[Comparison],
+                    *, level: float, alpha_sweep: str | None) -> str:
+    """The whole report; ``alpha_sweep`` is the file name of the alpha-sweep plot, if one was drawn."""
+    marks = significance_marks(comparisons, level)
     parts = [
-        "# Results",
-        "",
-        "Mean average precision, macro-averaged over query languages (Cr.: first over target languages).",
-        "",
-        map_table(results),
-        "",
-        "## Recall (R@1 for Mo. and Cr., R@10 for Mul.)",
-        "",
-        recall_table(results),
-        "",
-        "## Language bias: mean rank distance in the Mul. setting (lower is better)",
-        "",
-        rank_distance_table(results),
-        "",
-        "Queries per language (Mo.): "
-        + "; ".join(f"{ds}: " + ", ".join(f"{k} {v}" for k, v in c.items()) for ds, c in counts.items()),
-        "",
+        "# Results", "",
+        "Runs are grouped by batch strategy (and α for hybrid). " + _spread_note(groups), "",
+        "## Mean mAP (macro-averaged over query languages; Cr.: first over target languages)", "",
+        summary_table(groups, datasets, MAP_COLUMNS, 3, paper=("1", 3), marks=marks), "",
+        _significance_note(groups, comparisons, level), "",
+        *_paper_note(datasets),
+        "## Recall (R@1 for Mo. and Cr., R@10 for Mul.)", "",
+        summary_table(groups, datasets, RECALL_COLUMNS, 3, paper=(None, 4)), "",
+        "## Language bias: mean rank distance in the Mul. setting (lower is better)", "",
+        summary_table(groups, datasets, RANK_DISTANCE_COLUMNS, 1, paper=("2", 0)), "",
     ]
+    for ds in datasets:
+        parts += [
+            f"## Per language: {ds}", "",
+            "### mAP", "", per_language_table(groups, ds, MAP_COLUMNS, 3), "",
+            "### Recall", "", per_language_table(groups, ds, RECALL_COLUMNS, 3), "",
+            "### Mean rank distance (Mul.)", "", per_language_table(groups, ds, RANK_DISTANCE_COLUMNS, 1), "",
+        ]
+    if comparisons:
+        parts += ["## Paired significance (per-query AP)", "", significance_table(comparisons, level), ""]
+    if alpha_sweep:
+        parts += ["## Alpha sweep", "",
+                  "mAP per setting and Mul. rank distance against the share α of monolingual batches "
+                  "(x-y is α = 0, x-x-mono α = 1); error bars: standard deviation over seeds where a point has "
+                  "several.", "", f"![alpha sweep]({alpha_sweep})", ""]
     return "\n".join(parts)
-
-
-def _grouped_bars(ax, groups: list[str], series: Mapping[str, list[float]], ylabel: str, title: str) -> None:
-    width = 0.8 / max(len(series), 1)
-    for i, (name, values) in enumerate(series.items()):
-        offsets = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(offsets, values, width, label=name)
-    ax.set_xticks(range(len(groups)), groups)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-
-
-def plot_map_by_setting(results: RunMetrics, path: Path) -> None:
-    """Grouped bars: mean mAP per setting, one bar per run, one panel per dataset."""
-    datasets = datasets_of(results)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.8), squeeze=False)
-    for ax, ds in zip(axes[0], datasets):
-        series = {run: [_mean(by_ds[ds], s, "map") for s, _ in SETTINGS] for run, by_ds in results.items()}
-        _grouped_bars(ax, [label for _, label in SETTINGS], series, "mAP", ds)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_rank_distance_by_language(results: RunMetrics, path: Path) -> None:
-    """Grouped bars: mean rank distance per query language (Mul.), one bar per run."""
-    datasets = datasets_of(results)
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(9, 3.6 * len(datasets)), squeeze=False)
-    for ax, ds in zip(axes[:, 0], datasets):
-        first = next(iter(results.values()))[ds]
-        languages = list(first["settings"]["mul"]["per_language"])
-        series = {
-            run: [float(by_ds[ds]["settings"]["mul"]["per_language"][lang]["rank_distance"]) for lang in languages]
-            for run, by_ds in results.items()
-        }
-        _grouped_bars(ax, languages, series, "mean rank distance", f"{ds}: language bias by query language (Mul.)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

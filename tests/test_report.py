@@ -1,81 +1,71 @@
-"""Report tables and plots from evaluation metrics JSON."""
+"""Report markdown: cells over seeds, significance marks, the paper's rows only beside the paper's datasets."""
 
 from pathlib import Path
 
-import os
+from hybrid_repro.report import (MAP_COLUMNS, format_stat, per_language_table, render_markdown,
+                                 significance_marks, summary_table)
+from hybrid_repro.seed_groups import RunGroup, stat
+from hybrid_repro.significance import Comparison
 
-import pytest
-import yaml
-
-from hybrid_repro.config import params_from_dict
-from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import write_json
-from hybrid_repro.report import map_table, rank_distance_table, recall_table, render_markdown
-from hybrid_repro.stages.report import run_report
-
-REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.usefixtures("in_basetemp")
 LANGS = ("aa", "bb")
 
 
-def fake_metrics(dataset: str, base: float) -> dict:
-    per_lang = {lang: {"map": base, "map@20": base, "r@1": base - 0.1, "r@10": base + 0.1, "mrr": base,
-                       "rank_distance": 100 * base + i} for i, lang in enumerate(LANGS)}
-    return {
-        "dataset": dataset,
-        "settings": {
-            "mo": {"mean": {"map": base, "map@20": base, "r@1": base - 0.1, "mrr": base},
-                   "per_language": per_lang, "n_queries": {lang: 10 for lang in LANGS}},
-            "cr": {"mean": {"map": base - 0.2, "map@20": base, "r@1": base - 0.3, "mrr": base},
-                   "per_language": per_lang, "per_pair": {}},
-            "mul": {"mean": {"map": base - 0.3, "map@20": base, "r@10": base + 0.05, "mrr": base,
-                             "rank_distance": 100 * base + 0.5},
-                    "per_language": per_lang, "n_queries": {lang: 10 for lang in LANGS}},
-        },
-    }
+def statistics(values_by_seed: list[float]) -> dict:
+    """One dataset's statistics where every metric of every language takes ``values_by_seed``."""
+    metrics = {key: stat(values_by_seed) for key in ("map", "r@1", "r@10", "rank_distance")}
+    return {setting: {"mean": metrics, "per_language": {lang: metrics for lang in LANGS}}
+            for setting in ("mo", "cr", "mul")}
 
 
-RESULTS = {"x-x-mono": {"ds": fake_metrics("ds", 0.8)}, "x-y": {"ds": fake_metrics("ds", 0.7)}}
+def group(label: str, strategy: str | None, values: list[float], datasets=("ds",)) -> RunGroup:
+    runs = tuple(f"{label}-{i}" for i in range(len(values))) if strategy else ()
+    return RunGroup(label, strategy, None, None, runs, tuple(range(len(runs))), (Path("."),),
+                    {ds: statistics(values) for ds in datasets})
 
 
-def test_map_table_has_one_row_per_run_and_paper_columns():
-    table = map_table(RESULTS).splitlines()
-    assert table[0] == "| Run | ds Mo. | ds Cr. | ds Mul. |"
-    assert table[2] == "| x-x-mono | 0.800 | 0.600 | 0.500 |"
-    assert table[3] == "| x-y | 0.700 | 0.500 | 0.400 |"
+def test_format_stat_shows_spread_only_with_several_seeds():
+    assert format_stat(stat([0.5, 0.7]), 3) == "0.600 ± 0.141"
+    assert format_stat(stat([0.5]), 3) == "0.500"
+    assert format_stat(stat([None]), 3) == "–"
 
 
-def test_recall_and_rank_distance_tables():
-    assert "| x-x-mono | 0.700 | 0.500 | 0.850 |" in recall_table(RESULTS)
-    assert "| x-y | 70.5 |" in rank_distance_table(RESULTS)
+def test_summary_table_rows_and_paper_rows_only_for_paper_datasets():
+    groups = [group("x-x-mono", "x-x-mono", [0.8, 0.8]), group("x-y", "x-y", [0.7])]
+    table = summary_table(groups, ["ds"], MAP_COLUMNS, 3, paper=("1", 3)).splitlines()
+    assert table[0] == "| Run | seeds | ds Mo. | ds Cr. | ds Mul. |"
+    assert table[2] == "| x-x-mono | 2 | 0.800 ± 0.000 | 0.800 ± 0.000 | 0.800 ± 0.000 |"
+    assert table[3] == "| x-y | 1 | 0.700 | 0.700 | 0.700 |" and len(table) == 4
+    both = [group("x-y", "x-y", [0.7], datasets=("ds", "xquad-r"))]
+    rows = summary_table(both, ["ds", "xquad-r"], MAP_COLUMNS, 3, paper=("1", 3)).splitlines()
+    assert "| paper, XLM-R: x-x-mono | 1 | – | – | – | 0.792 | 0.674 | 0.547 |" in rows
 
 
-def test_missing_metric_is_a_clear_error():
-    broken = {"r": {"ds": fake_metrics("ds", 0.5)}}
-    del broken["r"]["ds"]["settings"]["mul"]["mean"]["rank_distance"]
-    with pytest.raises(HybridReproError, match="settings.mul.mean.rank_distance"):
-        render_markdown(broken)
+def test_marks_name_the_baselines_a_strategy_significantly_differs_from():
+    comparisons = [
+        Comparison("ds", "mo", "x-x-mono", "x-y", 80, 0.1, 0.001, 0.003),
+        Comparison("ds", "mo", "x-x-mono", "hybrid α=0.5", 80, 0.0, 0.9, 0.9),
+        Comparison("ds", "mo", "x-y", "hybrid α=0.5", 80, -0.1, 0.001, 0.003),
+        Comparison("ds", "mul", "x-y", "hybrid α=0.5", 80, -0.1, 0.04, 0.08),
+    ]
+    assert significance_marks(comparisons, 0.05) == {
+        ("ds", "mo", "x-x-mono"): "‡", ("ds", "mo", "x-y"): "†", ("ds", "mo", "hybrid α=0.5"): "‡"}
+    assert significance_marks(comparisons, 0.1)[("ds", "mul", "hybrid α=0.5")] == "‡"
 
 
-def test_report_stage_writes_tables_and_plots(tmp_path):
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["evaluate"].update(out_dir=os.path.relpath(tmp_path / "results"), datasets=["ds"])
-    raw["report"] = {"out_dir": os.path.relpath(tmp_path / "reports")}
-    raw["runs"] = {"x-x-mono": {"strategy": "x-x-mono"}, "x-y": {"strategy": "x-y"}}
-    params = params_from_dict(raw)
-    for run, by_ds in RESULTS.items():
-        write_json(tmp_path / "results" / run / "ds" / "metrics.json", by_ds["ds"])
-    run_report(params)
-    out = tmp_path / "reports"
-    assert "| x-y | 0.700 | 0.500 | 0.400 |" in (out / "results.md").read_text()
-    for png in ("mean_map_by_setting.png", "rank_distance_by_language.png"):
-        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_per_language_table_has_a_row_per_language_and_the_mean():
+    groups = [group("x-y", "x-y", [0.7]), group("hybrid", "hybrid", [0.6, 0.8])]
+    table = per_language_table(groups, "ds", MAP_COLUMNS, 3).splitlines()
+    assert table[0].startswith("| Lang | Mo. x-y | Mo. hybrid | Cr. x-y |")
+    assert [row.split(" | ")[0] for row in table[2:]] == ["| aa", "| bb", "| **Mean**"]
 
 
-def test_report_stage_without_results_writes_nothing(tmp_path):
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["evaluate"]["out_dir"] = os.path.relpath(tmp_path / "results")
-    raw["report"] = {"out_dir": os.path.relpath(tmp_path / "reports")}
-    with pytest.raises(HybridReproError, match="run the stage that produces it"):
-        run_report(params_from_dict(raw))
-    assert not (tmp_path / "reports").exists()
+def test_render_markdown_states_the_spread_the_test_and_the_sweep():
+    groups = [group("zero-shot encoder", None, [0.3]), group("x-y", "x-y", [0.7, 0.75])]
+    comparisons = [Comparison("ds", "mo", "x-y", "hybrid", 80, 0.1, 0.001, 0.003)]
+    markdown = render_markdown(groups, ["ds"], comparisons, level=0.05, alpha_sweep="alpha_sweep.png")
+    assert "± the sample standard deviation over seeds" in markdown
+    assert "Holm-adjusted over all 1 comparisons of this report, at level 0.05" in markdown
+    assert "| zero-shot encoder | zero-shot | 0.300 |" in markdown
+    assert "| ds | Mo. | x-y − hybrid | 80 | +0.1000 | 0.0010 | 0.0030 | yes |" in markdown
+    assert "![alpha sweep](alpha_sweep.png)" in markdown
+    assert "No significance test" in render_markdown(groups, ["ds"], [], level=0.05, alpha_sweep=None)
