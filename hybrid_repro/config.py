@@ -125,9 +125,11 @@ class ScratchModelConfig(Section):
 class ModelConfig(Section):
     """The dual encoder: one shared encoder for queries and passages."""
 
-    source: Literal["scratch", "hub"] = "scratch"
+    source: Literal["scratch", "hub", "local"] = "scratch"
     name: Optional[str] = None
     revision: Optional[str] = None
+    # source 'local': a Hugging Face checkpoint directory, e.g. the one `hybrid-repro base-model` writes.
+    path: Optional[Path] = None
     scratch: ScratchModelConfig = ScratchModelConfig()
     pooling: Literal["cls", "mean"] = "cls"
     normalize: bool = True
@@ -140,6 +142,8 @@ class ModelConfig(Section):
     def _hub_needs_pin(self) -> "ModelConfig":
         if self.source == "hub" and not (self.name and self.revision):
             raise ValueError("source 'hub' needs both name and a pinned revision (a commit hash)")
+        if (self.source == "local") != (self.path is not None):
+            raise ValueError("path names the checkpoint directory of source 'local' and is used by no other source")
         return self
 
 
