@@ -68,3 +68,17 @@ def test_local_source_without_a_checkpoint_names_the_stage(tmp_path):
 
     with pytest.raises(HybridReproError, match="hybrid-repro base-model"):
         Encoder.build(ModelConfig(source="local", path=tmp_path / "missing"), None, seed=0)
+
+
+@pytest.mark.slow  # saves, reloads and fingerprints the 470 MB checkpoint
+def test_encoder_from_the_checkpoint_survives_save_and_load(me5_checkpoint, tmp_path):
+    """What the train stage saves after starting from `model.source: local`, the evaluate stage restores."""
+    from hybrid_repro.config import ModelConfig
+    from hybrid_repro.modeling.encoder import Encoder
+
+    encoder = Encoder.build(ModelConfig(source="local", path=me5_checkpoint, pooling="mean"), None, seed=0)
+    fingerprint = encoder.save(tmp_path / "run")
+    restored = Encoder.load(tmp_path / "run")
+    assert restored.fingerprint == fingerprint
+    texts = ["query: Wo liegt Paris?", "passage: Paris liegt an der Seine."]
+    assert restored.tokenizer(texts)["input_ids"] == encoder.tokenizer(texts)["input_ids"]
