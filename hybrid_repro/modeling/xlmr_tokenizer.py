@@ -7,7 +7,7 @@ Pipeline, as in XLM-R's ``tokenizer.json``:
    Unicode NFKC plus the map's departures from NFKC, all derived from the file at conversion time:
    the characters the map deletes (control characters), the ones it turns into a space (tab, new
    line, zero-width and directional marks, ``▁``, ...), and the characters NFKC would change but the
-   map keeps (e.g. the fullwidth tilde U+FF5E and letters newer than the map), which are shielded
+   map keeps (with tokenizers 0.23: the fullwidth tilde U+FF5E and U+1F23B), which are shielded
    from NFKC. Then runs of spaces collapse to one;
 2. pre-tokenisation: ``Metaspace`` (spaces become ``▁``, one is prepended, words split before ``▁``);
 3. the unigram model (Viterbi over the pieces' log-probabilities), ``<unk>`` for characters no

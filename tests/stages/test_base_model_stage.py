@@ -70,7 +70,6 @@ def test_local_source_without_a_checkpoint_names_the_stage(tmp_path):
         Encoder.build(ModelConfig(source="local", path=tmp_path / "missing"), None, seed=0)
 
 
-@pytest.mark.slow  # saves, reloads and fingerprints the 470 MB checkpoint
 def test_encoder_from_the_checkpoint_survives_save_and_load(me5_checkpoint, tmp_path):
     """What the train stage saves after starting from `model.source: local`, the evaluate stage restores."""
     from hybrid_repro.config import ModelConfig
