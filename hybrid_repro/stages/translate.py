@@ -1,4 +1,8 @@
-"""Stage ``translate``: render ``data/source`` into every language of ``params.translate``."""
+"""Stage ``translate``: render ``data/source`` into every language of ``params.translate``.
+
+``backend: parallel`` translates nothing: the source corpus is already parallel (``data.source:
+xquad``) and the stage keeps its training languages (:mod:`hybrid_repro.data.parallel_corpus`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,11 @@ def run_translate(params: Params) -> None:
     (layout: :mod:`hybrid_repro.data.translated_corpus`)."""
     started = time.perf_counter()
     config = params.translate
+    if config.backend == "parallel":
+        _pass_through(params)
+        print(f"translate: wrote {config.out_dir} in {time.perf_counter() - started:.1f}s (parallel corpus: "
+              f"training languages {', '.join(config.train_languages)}, no translation)")
+        return
     source = read_source_corpus(params.data.out_dir)
     translator = build_translator(config, source.kind, source.source_language, source.lexicon)
     plan = LanguagePlan.from_config(config, source.source_language, translator.known_languages())
@@ -28,3 +37,12 @@ def run_translate(params: Params) -> None:
         f"translate: wrote {config.out_dir} in {time.perf_counter() - started:.1f}s "
         f"(training examples per language: {per_language}; eval languages: {', '.join(plan.eval)})"
     )
+
+
+def _pass_through(params: Params) -> None:
+    from hybrid_repro.data.parallel_corpus import read_parallel_source, write_passthrough
+
+    source = read_parallel_source(params.data.out_dir)
+    plan = LanguagePlan.from_config(params.translate, source.source_language, source.languages)
+    with atomic_output_dir(params.translate.out_dir) as tmp:
+        write_passthrough(tmp, source, plan, params.seed)
