@@ -272,6 +272,15 @@ class Params(Section):
         return self
 
     @model_validator(mode="after")
+    def _check_source_and_backend(self) -> "Params":
+        # A parallel corpus needs no translation, and only a parallel corpus can go without one.
+        if (self.data.source == "xquad") != (self.translate.backend == "parallel"):
+            raise ValueError(f"data.source {self.data.source!r} and translate.backend {self.translate.backend!r} do "
+                             "not fit: data.source xquad is already parallel and goes with translate.backend parallel "
+                             "only")
+        return self
+
+    @model_validator(mode="after")
     def _check_runs(self) -> "Params":
         if not self.runs:
             raise ValueError("runs must name at least one run")

@@ -52,6 +52,9 @@ def write_parallel_source(out_dir: Path, corpus: ParallelCorpus, *, source_langu
                                        "description": dataset["description"],
                                        "train": len(corpus.train), "val": len(corpus.val)}},
         "val_articles": corpus.val_articles,
+        # Answers sharing a sentence in any language share one identity (hybrid_repro/data/xquad.py).
+        "passage_identities": {"training_questions": len(corpus.train),
+                               "positive_ids": len({record["positive_id"] for record in corpus.train})},
         "negative_tiers": corpus.negative_tiers,
         "inputs": provenance,
         "files": {f"{split}.jsonl": sha256_file(out_dir / f"{split}.jsonl") for split in SPLITS},
