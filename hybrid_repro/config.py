@@ -278,6 +278,9 @@ class Params(Section):
             raise ValueError(f"data.source {self.data.source!r} and translate.backend {self.translate.backend!r} do "
                              "not fit: data.source xquad is already parallel and goes with translate.backend parallel "
                              "only")
+        if self.data.source == "xquad" and "xquad-r" in self.evaluate.datasets:
+            raise ValueError("evaluate.datasets names xquad-r, which LAReQA built from the XQuAD questions that "
+                             "data.source xquad trains on: that would not be zero-shot; evaluate on mlqa-r")
         return self
 
     @model_validator(mode="after")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from test_xquad import build
 
-from hybrid_repro.config import TranslateConfig
+from hybrid_repro.config import TranslateConfig, params_from_dict
 from hybrid_repro.data.jsonl import read_jsonl
 from hybrid_repro.data.parallel_corpus import read_parallel_source, write_parallel_source, write_passthrough
 from hybrid_repro.data.source_corpus import read_source_corpus
@@ -66,12 +67,12 @@ def test_parallel_backend_writes_no_evaluation_set_and_takes_no_model():
         TranslateConfig(backend="parallel", train_languages=("en",), eval_languages=(), model_revision="a" * 40)
 
 
-def test_params_pair_the_xquad_source_with_the_parallel_backend():
-    import yaml
-
-    from hybrid_repro.config import params_from_dict
-
+def test_params_pair_the_xquad_source_with_the_parallel_backend_and_refuse_xquad_r():
     raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "profiles" / "me5-xquad.yaml").read_text())
     raw["translate"] = {**raw["translate"], "backend": "lexicon"}
     with pytest.raises(HybridReproError, match="data.source 'xquad' and translate.backend 'lexicon' do not fit"):
+        params_from_dict(raw)
+    raw["translate"]["backend"] = "parallel"
+    raw["evaluate"] = {**raw["evaluate"], "datasets": ["mlqa-r", "xquad-r"]}
+    with pytest.raises(HybridReproError, match="xquad-r, which LAReQA built from the XQuAD questions"):
         params_from_dict(raw)
