@@ -49,17 +49,16 @@ def test_me5_xquad_profile_runs_its_data_stages_and_a_training_step_offline(tmp_
     from hybrid_repro.stages.translate import run_translate
 
     write_xquad_mirror(tmp_path / "mirror", monkeypatch)
+    monkeypatch.chdir(tmp_path)  # the profile's output paths, relative, land under tmp_path
     raw = yaml.safe_load((REPO / "profiles" / "me5-xquad.yaml").read_text())
-    raw["data"].update(out_dir=str(tmp_path / "source"), xquad={**raw["data"]["xquad"], "val_articles": 1})
-    raw["translate"]["out_dir"] = str(tmp_path / "translated")
+    raw["data"]["xquad"]["val_articles"] = 1
     raw["sampler"]["batch_size"] = 4
-    raw["train"].update(max_steps=1, eval_every=1, checkpoint_every=1, checkpoint_dir=str(tmp_path / "checkpoints"),
-                        model_dir=str(tmp_path / "models"), metrics_dir=str(tmp_path / "metrics"))
+    raw["train"].update(max_steps=1, eval_every=1, checkpoint_every=1)
     run_data(params_from_dict(raw))
     run_translate(params_from_dict(raw))
 
-    train = read_jsonl(tmp_path / "translated" / "train.jsonl")
-    val = read_jsonl(tmp_path / "translated" / "val.jsonl")
+    train = read_jsonl(tmp_path / "data" / "translated" / "train.jsonl")
+    val = read_jsonl(tmp_path / "data" / "translated" / "val.jsonl")
     assert len(train) == 12 and len(val) == 4  # 4 articles x 4 questions, one article held out
     assert all(set(record["texts"]) == set(LANGUAGES) for record in train)
     assert all(set(record["texts"]) == {"en"} for record in val)
@@ -69,6 +68,6 @@ def test_me5_xquad_profile_runs_its_data_stages_and_a_training_step_offline(tmp_
     params = params_from_dict(raw)
     run_name = "hybrid-seed1"
     run_train(params, run_name, progress_bar=False)
-    summary = yaml.safe_load((tmp_path / "metrics" / f"{run_name}.json").read_text())
+    summary = yaml.safe_load((tmp_path / "metrics" / "train" / f"{run_name}.json").read_text())
     assert summary["steps"] == 1 and summary["best_val_loss"] > 0
     assert (tmp_path / "models" / run_name / "encoder.json").is_file()

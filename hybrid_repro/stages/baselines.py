@@ -24,8 +24,7 @@ from hybrid_repro.evaluation.baselines import (BM25_B, BM25_K1, Bm25Ranker, expe
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.settings import SETTINGS, evaluate_score_rows
 from hybrid_repro.io import atomic_output_dir, atomic_output_file
-from hybrid_repro.stages.evaluate import (FETCHED_DATASETS, LAREQA_DATA_DIR, fetched_dataset, summary_line,
-                                          write_dataset_outputs)
+from hybrid_repro.stages.evaluate import FETCHED_DATASETS, LAREQA_DATA_DIR, summary_line, write_dataset_outputs
 
 DEFAULT_BASELINES_PARAMS = Path("pipelines/lareqa/params.yaml")
 
@@ -71,7 +70,9 @@ def run_fetch_lareqa(name: str, data_dir: Path = LAREQA_DATA_DIR) -> Path:
 
 def _ranker_outputs(config: BaselinesConfig, name: str, out: Path, progress: bool) -> dict[str, dict]:
     """Evaluate both rankers on dataset ``name`` and write their output directories under ``out``."""
-    directory = fetched_dataset(name)
+    directory = LAREQA_DATA_DIR / name
+    if not directory.is_dir():
+        directory = run_fetch_lareqa(name)
     dataset = load_lareqa(directory, candidate_text=config.candidate_text, name=name)
     bm25 = Bm25Ranker(dataset, k1=config.bm25.k1, b=config.bm25.b, progress=progress)
     bm25_result = evaluate_score_rows(dataset, bm25.score_rows, progress=progress)

@@ -7,8 +7,7 @@ questions and candidates with the run's encoder (through the embedding cache in
 
 Dataset directories: ``synth-r`` is ``<translate.out_dir>/eval/synth-r`` (written by the
 ``translate`` stage); ``xquad-r`` and ``mlqa-r`` are ``data/lareqa/<name>`` (written by the
-``fetch@<name>`` stage of ``pipelines/lareqa/dvc.yaml``, or, when missing, fetched here the same
-way: pinned files, sha256-checked, from ``HYBRID_REPRO_DATA_MIRROR`` when set).
+``fetch@<name>`` stage of ``pipelines/lareqa/dvc.yaml``).
 """
 
 from __future__ import annotations
@@ -42,29 +41,20 @@ metrics documents themselves come from full rankings."""
 
 
 def dataset_directory(params: Params, name: str) -> Path:
-    """Where dataset ``name`` lives. A fetched dataset missing there is fetched first (:func:`fetched_dataset`);
-    a missing ``synth-r`` is an error naming the stage that writes it."""
-    if name in FETCHED_DATASETS:
-        return fetched_dataset(name)
-    if name != "synth-r":
+    """Where dataset ``name`` lives; a missing directory is an error naming the stage that writes it."""
+    if name == "synth-r":
+        directory = params.translate.out_dir / "eval" / "synth-r"
+        producer = "`hybrid-repro translate` (or `dvc repro translate`)"
+    elif name in FETCHED_DATASETS:
+        directory = LAREQA_DATA_DIR / name
+        producer = (f"`dvc repro pipelines/lareqa/dvc.yaml:fetch@{name}` or `hybrid-repro fetch-lareqa {name}` "
+                    "(offline: set HYBRID_REPRO_DATA_MIRROR to a directory holding the pinned files)")
+    else:
         raise HybridReproError(
             f"unknown evaluation dataset {name!r} in evaluate.datasets; known: synth-r, {', '.join(FETCHED_DATASETS)}"
         )
-    directory = params.translate.out_dir / "eval" / "synth-r"
     if not directory.is_dir():
-        raise HybridReproError(f"dataset {name} not found at {directory}: run `hybrid-repro translate` "
-                               "(or `dvc repro translate`) first")
-    return directory
-
-
-def fetched_dataset(name: str, data_dir: Path = LAREQA_DATA_DIR) -> Path:
-    """``data_dir/name``, fetching the pinned files of ``name`` there first when the directory is missing
-    (sha256-checked; from the directory in ``HYBRID_REPRO_DATA_MIRROR`` when set, else the network)."""
-    directory = data_dir / name
-    if not directory.is_dir():
-        from hybrid_repro.evaluation.download import fetch_lareqa
-
-        fetch_lareqa(name, directory)
+        raise HybridReproError(f"dataset {name} not found at {directory}: run {producer} first")
     return directory
 
 

@@ -151,21 +151,16 @@ def test_missing_model_directory_says_to_train(ready):
 
 @pytest.mark.parametrize(
     ("dataset", "hint"),
-    [("synth-r", "hybrid-repro translate"), ("xquad-r", r"lacks xquad-r/"), ("mlqa-r", r"lacks mlqa-r/")],
+    [("synth-r", "hybrid-repro translate"), ("xquad-r", r"fetch@xquad-r"), ("mlqa-r", r"fetch@mlqa-r")],
 )
-def test_missing_dataset_directory_names_the_stage_to_run_or_is_fetched(tmp_path: Path, monkeypatch, dataset: str,
-                                                                         hint: str):
-    """A missing fetched dataset is fetched (here from an empty mirror, which names the missing file)."""
+def test_missing_dataset_directory_names_the_stage_to_run(tmp_path: Path, monkeypatch, dataset: str, hint: str):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "empty-mirror").mkdir()
-    monkeypatch.setenv("HYBRID_REPRO_DATA_MIRROR", str(tmp_path / "empty-mirror"))
     params = stage_params(tmp_path, datasets=(dataset,))
     run_name = next(iter(params.runs))
     (params.train.model_dir / run_name).mkdir(parents=True)
     with pytest.raises(HybridReproError, match=hint):
         run_evaluate(params, run_name)
     assert not params.evaluate.out_dir.exists()
-    assert not (tmp_path / "data" / "lareqa" / dataset).exists()
 
 
 def test_unknown_dataset_and_run_are_errors(ready, tmp_path: Path):
