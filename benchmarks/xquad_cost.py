@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -51,7 +52,7 @@ from hybrid_repro.evaluation.lareqa import load_lareqa  # noqa: E402
 from hybrid_repro.modeling.encoder import Encoder  # noqa: E402
 from hybrid_repro.stages.train import run_train  # noqa: E402
 
-PROFILE = Path("profiles/me5-xquad.yaml")
+PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "me5-xquad.yaml"
 RUN = "hybrid-seed1"
 ME5_SMALL = {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 1536,
              "max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}
@@ -66,13 +67,12 @@ def random_me5_small(tokenizer_dir: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def profile_params(model_dir: Path, data_dir: Path, work: Path, steps: int) -> dict:
+def profile_params(model_dir: Path, steps: int) -> dict:
+    """The profile with the random model, ``steps`` steps and one validation and checkpoint at the end; its output
+    paths stay relative (under the working directory)."""
     raw = yaml.safe_load(PROFILE.read_text())
     raw["model"]["path"] = str(model_dir)
-    raw["translate"]["out_dir"] = str(data_dir)
-    raw["train"].update({"max_steps": steps, "eval_every": steps, "checkpoint_every": steps,
-                         "checkpoint_dir": str(work / "checkpoints"), "model_dir": str(work / "models"),
-                         "metrics_dir": str(work / "metrics")})
+    raw["train"].update({"max_steps": steps, "eval_every": steps, "checkpoint_every": steps})
     return raw
 
 
@@ -88,7 +88,7 @@ def measure_training(raw: dict, work: Path) -> dict:
     run_train(params, RUN, progress_bar=False)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     steal1, total1 = cpu_ticks()
-    summary = json.loads((work / "metrics" / f"{RUN}.json").read_text())
+    summary = json.loads((work / "metrics" / "train" / f"{RUN}.json").read_text())
     steps = summary["steps"]
     return {"run": RUN, "steps": steps, "batch_size": params.sampler.batch_size,
             "stage_wall_s": round(wall, 1), "train_time_s": summary["train_time_s"],
@@ -100,7 +100,7 @@ def measure_training(raw: dict, work: Path) -> dict:
             "load_average_1min_after": round(os.getloadavg()[0], 2)}
 
 
-def measure_encoding(model_dir: Path, raw: dict, mlqa_dir: Path, sample: int) -> dict:
+def measure_encoding(raw: dict, mlqa_dir: Path, sample: int) -> dict:
     params = params_from_dict(raw)
     encoder = Encoder.build(params.model, None, 0)
     dataset = load_lareqa(mlqa_dir)
@@ -165,26 +165,34 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=256, help="MLQA-R questions and candidates encoded each")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/xquad_cost_cpu.json"))
     args = parser.parse_args()
+    profile = yaml.safe_load(PROFILE.read_text())
+    tokenizer, data, mlqa, out = (path.resolve() for path in (args.tokenizer, args.data, args.mlqa, args.out))
+    home = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="xquad-cost-") as scratch:
         work = Path(scratch)
-        random_me5_small(args.tokenizer, work / "me5-small-random")
-        raw = profile_params(work / "me5-small-random", args.data, work, args.steps)
-        training = measure_training(raw, work)
-        encoding = measure_encoding(work / "me5-small-random", raw, args.mlqa, args.sample)
-    profile = yaml.safe_load(PROFILE.read_text())
+        # The train stage writes its outputs under the working directory, where it also reads the training data.
+        shutil.copytree(data, work / params_from_dict(profile).translate.out_dir)
+        os.chdir(work)
+        try:
+            random_me5_small(tokenizer, work / "me5-small-random")
+            raw = profile_params(work / "me5-small-random", args.steps)
+            training = measure_training(raw, work)
+            encoding = measure_encoding(raw, mlqa, args.sample)
+        finally:
+            os.chdir(home)
     report = {
         "benchmark": "one me5-xquad run on this machine: training steps (real train stage) and MLQA-R encoding",
         "model": "BERT of multilingual-e5-small's shape, random weights, real me5 tokenizer",
         "machine": {**environment_summary(), "cpu_cores": torch.get_num_threads()},
         "training": training,
         "encoding": encoding,
-        "token_lengths": token_lengths(args.tokenizer, args.data, args.mlqa, raw),
+        "token_lengths": token_lengths(tokenizer, data, mlqa, raw),
         "estimate_as_measured": estimate(training, encoding, profile["train"]["max_steps"],
                                          profile["train"]["eval_every"], both_cores=False),
         "estimate_with_both_cores": estimate(training, encoding, profile["train"]["max_steps"],
                                              profile["train"]["eval_every"], both_cores=True),
     }
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 
