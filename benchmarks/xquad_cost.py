@@ -76,6 +76,13 @@ def profile_params(model_dir: Path, steps: int) -> dict:
     return raw
 
 
+def cpu_model() -> str:
+    """The processor's name from /proc/cpuinfo ("unknown" where there is none)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+
+
 def core_share(cpu_s: float, wall_s: float) -> float:
     """The share of the machine's cores (torch's threads) that the process used while it ran."""
     return round(cpu_s / (wall_s * torch.get_num_threads()), 3)
@@ -183,7 +190,8 @@ def main() -> None:
     report = {
         "benchmark": "one me5-xquad run on this machine: training steps (real train stage) and MLQA-R encoding",
         "model": "BERT of multilingual-e5-small's shape, random weights, real me5 tokenizer",
-        "machine": {**environment_summary(), "cpu_cores": torch.get_num_threads()},
+        "machine": {**environment_summary(), "cpu_model": cpu_model(), "cpu_cores": torch.get_num_threads(),
+                    "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
         "training": training,
         "encoding": encoding,
         "token_lengths": token_lengths(tokenizer, data, mlqa, raw),
