@@ -23,7 +23,7 @@ from hybrid_repro.io import decode_text
 from hybrid_repro.paths import OutputPath, check_disjoint_outputs
 
 DEFAULT_PARAMS = Path("params.yaml")
-PROFILES = ("demo",)
+PROFILES = ("demo", "me5-xquad")
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 # A pinned hub revision is a full commit hash: branches and tags move, so "main" or "v1.0" would not pin anything.
 COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
@@ -91,11 +91,22 @@ class SyntheticConfig(Section):
         return self
 
 
+class XquadConfig(Section):
+    """XQuAD as parallel training data (``data.source: xquad``; rules in ``hybrid_repro.data.xquad``)."""
+
+    # Whole articles held out, in English only, for the validation loss (XQuAD has 48).
+    val_articles: int = Field(6, ge=1, le=47)
+    # paragraph: the best BM25 non-answer sentence of the question's paragraph (then article, then split);
+    # bm25: the best BM25 non-answer sentence of the whole split.
+    negatives: Literal["paragraph", "bm25"] = "paragraph"
+
+
 class DataConfig(Section):
     """The ``data`` stage: where the source corpus comes from."""
 
-    source: Literal["synthetic"] = "synthetic"
+    source: Literal["synthetic", "xquad"] = "synthetic"
     synthetic: SyntheticConfig = SyntheticConfig()
+    xquad: XquadConfig = XquadConfig()
     out_dir: OutputPath = Path("data/source")
 
 
@@ -122,9 +133,11 @@ class TranslateConfig(Section):
     new tokens; sources are cut at ``max_input_tokens`` (counted in the metrics). Translations are
     cached under ``cache_dir``. ``engine: ctranslate2`` runs the same checkpoint through
     CTranslate2 (optional extra ``ct2``), converted once into ``cache_dir``.
+    ``parallel``: the corpus is already in every language (``data.source: xquad``); the stage only
+    selects languages.
     """
 
-    backend: Literal["lexicon", "nllb", "m2m100", "marian"] = "lexicon"
+    backend: Literal["lexicon", "nllb", "m2m100", "marian", "parallel"] = "lexicon"
     engine: Literal["transformers", "ctranslate2"] = "transformers"
     model_name: Optional[str] = None
     model_revision: Optional[str] = None
@@ -136,7 +149,7 @@ class TranslateConfig(Section):
     cache_dir: Path = Path(".cache/translation")
     langid: LangIdCheckConfig = LangIdCheckConfig()
     train_languages: tuple[str, ...]
-    eval_languages: tuple[str, ...] = Field(min_length=1)
+    eval_languages: tuple[str, ...]
     low_resource: dict[str, float] = Field(default_factory=dict)
     out_dir: OutputPath = Path("data/translated")
     metrics_path: OutputPath = Path("metrics/translate.json")
@@ -145,15 +158,21 @@ class TranslateConfig(Section):
     def _check_languages(self) -> "TranslateConfig":
         if not self.train_languages:
             raise ValueError("train_languages must name at least one language")
-        if self.backend == "lexicon" and (self.model_name or self.model_revision):
+        machine_translation = self.backend in ("nllb", "m2m100", "marian")
+        if not machine_translation and (self.model_name or self.model_revision):
             raise ValueError("model_name and model_revision are only used by the nllb, m2m100 and marian backends")
-        if self.backend == "lexicon" and self.engine != "transformers":
+        if not machine_translation and self.engine != "transformers":
             raise ValueError("engine is only used by the nllb, m2m100 and marian backends")
-        if self.backend != "lexicon" and not self.model_revision:
+        if machine_translation and not self.model_revision:
             raise ValueError(f"backend {self.backend!r} needs model_revision pinned to a commit hash")
         _check_commit_hash(self.model_revision, "model_revision")
         if self.backend == "marian" and not self.model_name:
             raise ValueError("backend 'marian' needs model_name (an OPUS-MT checkpoint with >>xxx<< target tokens)")
+        if self.backend == "parallel" and (self.eval_languages or self.low_resource):
+            raise ValueError("backend 'parallel' writes training data only: leave eval_languages empty (evaluation "
+                             "reads evaluate.datasets) and low_resource unset")
+        if self.backend != "parallel" and not self.eval_languages:
+            raise ValueError("eval_languages must name at least one language")
         for lang, share in self.low_resource.items():
             if lang not in self.train_languages:
                 raise ValueError(f"low_resource names {lang!r}, which is not in train_languages")
@@ -335,6 +354,18 @@ class Params(Section):
         if (languages is None or len(set(languages)) == 1) and self.train.val_mono_probability < 1:
             raise ValueError("validation in one language (train.val_languages unset means the source language only) "
                              "can form monolingual batches only: set train.val_mono_probability to 1")
+        return self
+
+    @model_validator(mode="after")
+    def _check_source_and_backend(self) -> "Params":
+        # A parallel corpus needs no translation, and only a parallel corpus can go without one.
+        if (self.data.source == "xquad") != (self.translate.backend == "parallel"):
+            raise ValueError(f"data.source {self.data.source!r} and translate.backend {self.translate.backend!r} do "
+                             "not fit: data.source xquad is already parallel and goes with translate.backend parallel "
+                             "only")
+        if self.data.source == "xquad" and "xquad-r" in self.evaluate.datasets:
+            raise ValueError("evaluate.datasets names xquad-r, which LAReQA built from the XQuAD questions that "
+                             "data.source xquad trains on: that would not be zero-shot; evaluate on mlqa-r")
         return self
 
     @model_validator(mode="after")

@@ -92,7 +92,8 @@ def answer_negative_share(examples: list[dict[str, Any]]) -> float:
     return round(sum(example["negative_id"] in positives for example in examples) / len(examples), 6)
 
 
-def _verify_files(source_dir: Path, manifest: dict[str, Any]) -> None:
+def verify_files(source_dir: Path, manifest: dict[str, Any]) -> None:
+    """Every file in ``manifest["files"]`` exists under ``source_dir`` with its recorded sha256."""
     for name, expected in manifest["files"].items():
         path = source_dir / name
         if not path.is_file():
@@ -124,8 +125,11 @@ def read_source_corpus(source_dir: Path) -> LoadedSource:
     missing = [key for key in MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
     if missing:
         raise HybridReproError(f"{source_dir / MANIFEST} lacks {', '.join(missing)}; rerun `hybrid-repro data`")
+    if manifest["kind"] == "parallel":
+        raise HybridReproError(f"{source_dir} holds a corpus that is already parallel (data.source: xquad) and needs "
+                               "no translation: set translate.backend: parallel")
     datasets = manifest["datasets"]
-    _verify_files(source_dir, manifest)
+    verify_files(source_dir, manifest)
     train, val = read_jsonl(source_dir / "train.jsonl"), read_jsonl(source_dir / "val.jsonl")
     _check_examples(source_dir / "train.jsonl", train, datasets)
     _check_examples(source_dir / "val.jsonl", val, datasets)

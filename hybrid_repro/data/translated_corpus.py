@@ -194,7 +194,7 @@ def xquad_document(articles: list[dict[str, Any]], lang: str, tr: Callable[[str]
     }
 
 
-def _language_counts(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def language_counts(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for record in records:
         for lang in record["texts"]:
@@ -239,8 +239,8 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
         "datasets": {name: {k: v for k, v in info.items() if k in ("multilingual", "query_style", "description")}
                      for name, info in source.manifest["datasets"].items()},
         "counts": {
-            "train": _language_counts(train),
-            "val": _language_counts(val),
+            "train": language_counts(train),
+            "val": language_counts(val),
             "eval": {source.eval_dataset: eval_counts},
         },
         "files": manifest_files(out_dir),

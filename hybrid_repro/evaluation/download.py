@@ -1,9 +1,11 @@
-"""Pinned download of the LAReQA evaluation files (XQuAD-R, MLQA-R), sha256-verified.
+"""Pinned download of the LAReQA evaluation files (XQuAD-R, MLQA-R) and of XQuAD, sha256-verified.
 
 Files come from ``https://raw.githubusercontent.com/<repository>/<commit>/<path>`` at the commits
 below (MLQA-R exists only in the history of google-research-datasets/lareqa: it was removed from
-the head by commit b91469b). A mirror directory with the same layout (``xquad-r/<lang>.json``,
-``mlqa-r/<lang>.json``, plus each folder's ``LICENSE``) replaces the network when given or when
+the head by commit b91469b). XQuAD (google-deepmind/xquad, the source of XQuAD-R) is the
+training source of the ``xquad`` data stage, not an evaluation set. A mirror directory with one
+folder per dataset (``xquad-r/<lang>.json``, ``mlqa-r/<lang>.json``, each with its ``LICENSE``;
+``xquad/xquad.<lang>.json``) replaces the network when given or when
 the environment variable :data:`MIRROR_ENV` is set. Every file must match its pinned sha256
 either way; the output directory appears only when all files are in place and verified.
 """
@@ -34,15 +36,21 @@ class PinnedDataset:
     repository: str
     commit: str
     folder: str
+    """Folder of the files in the repository ("" for its root)."""
     sha256: dict[str, str]
-    """File name -> sha256; the ``<lang>.json`` files and the licence."""
+    """File name -> sha256; the language files and the licence."""
+    language_file: str = "{lang}.json"
+    """How a language's file is named."""
 
     @property
     def languages(self) -> tuple[str, ...]:
-        return tuple(name.removesuffix(".json") for name in self.sha256 if name.endswith(".json"))
+        prefix, suffix = self.language_file.split("{lang}")
+        return tuple(name.removeprefix(prefix).removesuffix(suffix) for name in self.sha256
+                     if name.startswith(prefix) and name.endswith(suffix))
 
     def url(self, file_name: str) -> str:
-        return f"https://raw.githubusercontent.com/{self.repository}/{self.commit}/{self.folder}/{file_name}"
+        path = "/".join(part for part in (self.folder, file_name) if part)
+        return f"https://raw.githubusercontent.com/{self.repository}/{self.commit}/{path}"
 
 
 PINNED: dict[str, PinnedDataset] = {
@@ -78,6 +86,27 @@ PINNED: dict[str, PinnedDataset] = {
             "vi.json": "9d3baff6ba03e6793b25594217265ea59a136b9733833dca8a9582a84a78ff85",
             "zh.json": "57f01d2fff50cf3392805635b01445339f225ad5bf28ba8443b12f8dbd1e69dc",
             "LICENSE": "336255dc30193e8e15d689d9481bb05673d89055718f3a96923a7ffb99adbbaf",
+        },
+    ),
+    # The repository has no licence file: its README states CC BY-SA 4.0 (the text is xquad-r's LICENSE).
+    "xquad": PinnedDataset(
+        repository="google-deepmind/xquad",
+        commit="7d30520c717524000f0d9d2f9c10a069acd9d285",
+        folder="",
+        language_file="xquad.{lang}.json",
+        sha256={
+            "xquad.ar.json": "abdabd7afed5c635d99cca0f3f0d0c9d9ed0bc77451e963c2e4e0638c29e486d",
+            "xquad.de.json": "990b5d746746ed65ed4702ea5f35f99ffa4e2f1c390c07d003642acd937916f9",
+            "xquad.el.json": "821cf0f88e73fa258fd2f548b19b6ec39f7025059e16f6f9fc8cd797c9c3663e",
+            "xquad.en.json": "e4c57d1c9143aaa1c5d265ba5987a65f4e69528d2a98f29d6e75019b10344f29",
+            "xquad.es.json": "dcbae93ec3a9f4b9e78fd834a171d6f96c1a875e10e15b7530b7e4ef4971e37e",
+            "xquad.hi.json": "df2cce3532b37e9beb8979704b5c9a4bf874358f105395a298b89427b43b9d24",
+            "xquad.ro.json": "94f8d54e93ad2b7dd2e76dd921a666b5b8eff2d4379df9f179c42b445f09643f",
+            "xquad.ru.json": "208d5b1aa154c52b1b5c5eda16281e455e8fd198cdb9af3f469f0d6037d973bf",
+            "xquad.th.json": "5cdda11d0e1e075f7872abf4e6ae830388ce7f617964d542308e9ae4257e0f43",
+            "xquad.tr.json": "92179a564774b7696100d144c1e10870d0a966b6fccbdd254a65b9d2ab1971cc",
+            "xquad.vi.json": "f619a1eb11fb42d3ab0834259e488a65f585447ef6154437bfb7199d85161a04",
+            "xquad.zh.json": "691d0b3359bc6b8faa8de931dfdfe21d50a65861ae348e32a0d1a0190b0c8835",
         },
     ),
 }
@@ -159,26 +188,26 @@ def resolve_mirror(mirror: Path | None) -> Path | None:
 
 
 def fetch_lareqa(dataset: str, out_dir: Path, mirror: Path | None = None) -> None:
-    """Write the pinned files of ``dataset`` (``xquad-r`` or ``mlqa-r``) into ``out_dir``, atomically.
+    """Write the pinned files of ``dataset`` (``xquad-r``, ``mlqa-r`` or ``xquad``) into ``out_dir``, atomically.
 
     ``mirror`` (default: the directory in ``$HYBRID_REPRO_DATA_MIRROR`` if set) is read instead of
     the network. Raises HybridReproError naming the file for a missing file, a download failure,
     or a sha256 mismatch (e.g. a truncated JSON); ``out_dir`` is then left as it was.
     """
     if dataset not in PINNED:
-        raise HybridReproError(f"unknown LAReQA dataset {dataset!r}; pinned: {', '.join(PINNED)}")
+        raise HybridReproError(f"unknown pinned dataset {dataset!r}; pinned: {', '.join(PINNED)}")
     pin = PINNED[dataset]
     mirror = resolve_mirror(mirror)
     with atomic_output_dir(out_dir) as tmp:
         for file_name, expected in pin.sha256.items():
             target = tmp / file_name
             if mirror is not None:
-                actual, source = _fetch_from_mirror(Path(mirror), pin.folder, file_name, target)
+                actual, source = _fetch_from_mirror(Path(mirror), dataset, file_name, target)
             else:
                 actual, source = fetch_url(pin.url(file_name), target)
             if actual != expected:
                 raise HybridReproError(
-                    f"checksum mismatch for {pin.folder}/{file_name} from {source}: expected sha256 {expected}, "
+                    f"checksum mismatch for {dataset}/{file_name} from {source}: expected sha256 {expected}, "
                     f"got {actual} ({_describe_mismatch(target)}); fetch it again or replace the mirror's copy"
                 )
 

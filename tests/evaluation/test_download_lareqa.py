@@ -120,7 +120,7 @@ def test_mirror_missing_a_language_file_names_it(tmp_path: Path, tiny_pin):
 
 
 def test_unknown_dataset_and_bad_mirror(tmp_path: Path, tiny_pin):
-    with pytest.raises(HybridReproError, match="unknown LAReQA dataset 'squad'"):
+    with pytest.raises(HybridReproError, match="unknown pinned dataset 'squad'"):
         fetch_lareqa("squad", tmp_path / "out")
     with pytest.raises(HybridReproError, match="is not a directory"):
         fetch_lareqa("tiny-r", tmp_path / "out", tmp_path / "nowhere")
@@ -129,10 +129,16 @@ def test_unknown_dataset_and_bad_mirror(tmp_path: Path, tiny_pin):
 def test_pins_cover_the_published_languages():
     assert PINNED["xquad-r"].languages == ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
     assert PINNED["mlqa-r"].languages == ("ar", "de", "en", "es", "hi", "vi", "zh")
+    assert PINNED["xquad"].languages == ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
+
+
+def test_files_at_the_repository_root_have_no_empty_path_segment():
+    assert PINNED["xquad"].url("xquad.en.json") == (
+        "https://raw.githubusercontent.com/google-deepmind/xquad/7d30520c717524000f0d9d2f9c10a069acd9d285/xquad.en.json")
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name", ["xquad-r", "mlqa-r"])
+@pytest.mark.parametrize("name", ["xquad-r", "mlqa-r", "xquad"])
 def test_shared_mirror_matches_every_pinned_checksum(tmp_path: Path, monkeypatch, name: str):
     shared_dataset_dir(name)
     monkeypatch.delenv(MIRROR_ENV, raising=False)

@@ -235,3 +235,16 @@ def test_scratch_dropout_setting_reaches_the_model(dropout, repeatable):
     with torch.no_grad():
         first, second = (model.forward_texts(["the red fox lives"], "passage") for _ in range(2))
     assert torch.equal(first, second) == repeatable
+
+
+def test_local_checkpoint_directory_loads_offline_and_a_missing_one_names_the_base_model_stage(encoder, tmp_path):
+    encoder.model.save_pretrained(tmp_path / "checkpoint")
+    encoder.tokenizer.save_pretrained(tmp_path / "checkpoint")
+    local = Encoder.build(model_config(source="local", path=tmp_path / "checkpoint"), None, seed=0)
+    texts = ["alpha beta", "gamma"]
+    np.testing.assert_allclose(local.encode(texts, "query", 2, progress=False),
+                               encoder.encode(texts, "query", 2, progress=False), atol=1e-6)
+    with pytest.raises(HybridReproError, match="hybrid-repro base-model"):
+        Encoder.build(ModelConfig(source="local", path=tmp_path / "nowhere"), None, seed=0)
+    with pytest.raises(ValueError, match="path names the checkpoint directory"):
+        ModelConfig(source="scratch", path=tmp_path)
