@@ -130,6 +130,26 @@ def report(params_path: Path) -> None:
     run_report(params)
 
 
+@cli.command()
+@params_option
+@click.option("--source", "source_name", required=True, help="Source name from `sources.datasets` of params.")
+@friendly_errors
+def source(params_path: Path, source_name: str) -> None:
+    """Stage `source@NAME` (pipelines/paper): fetch one pinned source, normalise it, write Parquet shards."""
+    params = _params(params_path)
+    from hybrid_repro.stages.sources import sources_of
+
+    sources = sources_of(params)
+    sources.source(source_name)
+    from hybrid_repro.data.source_fetch import configure_hub_environment
+
+    # Before any Hugging Face import: the libraries read these variables once, when first imported.
+    configure_hub_environment(sources.cache_dir, offline=False)
+    from hybrid_repro.stages.sources import run_source
+
+    run_source(params, source_name)
+
+
 @cli.command("fetch-lareqa")
 @click.argument("dataset", type=click.Choice(["xquad-r", "mlqa-r"]))
 @friendly_errors

@@ -8,12 +8,18 @@ from hybrid_repro.config import Params
 from hybrid_repro.data.languages import SOURCE_LANGUAGE
 from hybrid_repro.data.source_corpus import write_source_corpus
 from hybrid_repro.data.synthetic import generate_corpus
+from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_dir
 
 
 def run_data(params: Params) -> None:
     """Write the source corpus (``train.jsonl``, ``val.jsonl``, ``eval.json``, ``lexicon.json``,
     ``manifest.json``) for ``params.data`` and ``params.seed``; the directory appears only when complete."""
+    if params.data.source == "paper":
+        # The paper's sources are fetched by pipelines/paper/dvc.yaml (source@NAME); turning their shards into
+        # the translate stage's input is the step still to build (docs/data.md, "Status").
+        raise HybridReproError("data.source 'paper': fetch the sources with `dvc repro pipelines/paper/dvc.yaml`; "
+                               "the root data stage cannot yet assemble them for translation (docs/data.md, Status)")
     started = time.perf_counter()
     corpus = generate_corpus(params.data.synthetic, params.seed)
     with atomic_output_dir(params.data.out_dir) as tmp:
