@@ -22,6 +22,7 @@ from hybrid_repro.data import source_fetch
 from hybrid_repro.data.source_shards import read_source_pairs
 from hybrid_repro.data.training_sources import SPECS
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.stages.data import run_data
 from hybrid_repro.stages.sources import run_source
 
 REPO = Path(__file__).resolve().parents[2]
@@ -184,3 +185,8 @@ def test_required_pins_have_no_default_and_name_their_key(tmp_path):
     assert "sources.datasets.wikiqa.revision is required and has no default" in message
     assert "huggingface.co/datasets/microsoft/wiki_qa/commits/main" in message
     assert "sources.datasets.entityquestions.sha256 'main' must be 64 lower-case hex digits" in message
+
+
+def test_the_root_data_stage_refuses_paper_sources_with_the_way_forward(tmp_path):
+    with pytest.raises(HybridReproError, match="pipelines/paper/dvc.yaml"):
+        run_data(paper_params(tmp_path))
