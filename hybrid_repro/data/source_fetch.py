@@ -14,7 +14,7 @@ import hashlib
 import os
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.download import copy_hashing
@@ -71,25 +71,27 @@ def _names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
 
+def _advice(repo: str, revision_key: str) -> list[tuple[set[str], str]]:
+    """(exception class names, what to say) for every known fetch failure, most specific first."""
+    cache = "delete the cache (HF_HOME under sources.cache_dir) and run the stage again"
+    return [
+        (_REVISION, f"the revision in {revision_key} does not exist in that repository; copy a full commit hash "
+                    f"from https://huggingface.co/datasets/{repo}/commits/main"),
+        (_REPOSITORY, "the hub has no such dataset (or it is gated: accept its terms and log in with "
+                      "`huggingface-cli login`); see docs/data.md for the repository to use"),
+        (_CHECKSUM, f"downloaded files do not match their checksums; {cache}"),
+        (_TRUNCATED, f"a downloaded file is truncated or corrupt; {cache}"),
+        (_NETWORK, "the hub cannot be reached; connect to the network, or copy a filled cache into "
+                   "sources.cache_dir and run with HF_HUB_OFFLINE=1"),
+    ]
+
+
 def explain_fetch_error(source: str, repo: str, revision_key: str, exc: BaseException) -> Optional[HybridReproError]:
     """The user-facing error for ``exc`` raised while fetching ``source``; None if it is none of the known failures."""
-    names = _names(exc)
-    where = f"source {source!r} ({repo})"
-    if names & _REVISION:
-        return HybridReproError(f"{where}: the revision in {revision_key} does not exist in that repository; "
-                                f"copy a full commit hash from https://huggingface.co/datasets/{repo}/commits/main")
-    if names & _REPOSITORY:
-        return HybridReproError(f"{where}: the hub has no such dataset (or it is gated: accept its terms and log in "
-                                "with `huggingface-cli login`); see docs/data.md for the repository to use")
-    if names & _CHECKSUM:
-        return HybridReproError(f"{where}: downloaded files do not match their checksums; delete the cache "
-                                "(HF_HOME under sources.cache_dir) and run the stage again")
-    if names & _TRUNCATED:
-        return HybridReproError(f"{where}: a downloaded file is truncated or corrupt ({type(exc).__name__}: {exc}); "
-                                "delete the cache (HF_HOME under sources.cache_dir) and run the stage again")
-    if names & _NETWORK:
-        return HybridReproError(f"{where}: the hub cannot be reached ({type(exc).__name__}); connect to the network, "
-                                "or copy a filled cache into sources.cache_dir and run with HF_HUB_OFFLINE=1")
+    where, names = f"source {source!r} ({repo})", _names(exc)
+    for known, advice in _advice(repo, revision_key):
+        if names & known:
+            return HybridReproError(f"{where}: {advice} ({type(exc).__name__}: {exc})")
     if isinstance(exc, (ValueError, KeyError)) and "split" in str(exc).lower():
         return HybridReproError(f"{where}: the split is missing at this revision ({exc}); check {revision_key} "
                                 "against the dataset card, whose splits docs/data.md lists")
@@ -107,6 +109,16 @@ def guarded(source: str, repo: str, revision_key: str, fetch: Callable[[], T]) -
         if explained is None:
             raise
         raise explained from exc
+
+
+def guarded_iter(source: str, repo: str, revision_key: str, items: Iterable[T]) -> Iterator[T]:
+    """``items``, each step guarded as :func:`guarded`: a truncated file often fails only when read."""
+    iterator = guarded(source, repo, revision_key, lambda: iter(items))
+    while True:
+        try:
+            yield guarded(source, repo, revision_key, lambda: next(iterator))
+        except StopIteration:
+            return
 
 
 def fetch_verified_url(source: str, url: str, expected_sha256: str, sha_key: str, target: Path) -> Path:

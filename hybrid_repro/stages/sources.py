@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Optional
 from hybrid_repro.config import Params, SourceConfig, SourcesConfig
 from hybrid_repro.data import source_fetch
 from hybrid_repro.data.source_files import read_entityquestions, read_mmarco
-from hybrid_repro.data.source_shards import normalise, write_source
+from hybrid_repro.data.source_shards import write_source
 from hybrid_repro.data.training_sources import SPECS, RawPair, SourceSpec
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_dir
@@ -52,8 +52,8 @@ def _url_pairs(spec: SourceSpec, settings: SourceConfig, key: str, download_dir:
     return read_entityquestions(archive, settings.max_pairs)
 
 
-def raw_pairs(spec: SourceSpec, settings: SourceConfig, download_dir: Path) -> list[RawPair]:
-    """The source's pairs in source order, at most ``max_pairs`` (per language for mMARCO's triples).
+def raw_pairs(spec: SourceSpec, settings: SourceConfig, download_dir: Path) -> Iterator[RawPair]:
+    """The source's pairs in source order, at most ``max_pairs`` (per language for mMARCO's triples), streamed.
 
     Reading happens inside the fetch guard too: a truncated file often fails only when read.
     """
@@ -65,7 +65,7 @@ def raw_pairs(spec: SourceSpec, settings: SourceConfig, download_dir: Path) -> l
         pairs = _hub_file_pairs(spec, settings, key)
     else:
         pairs = _url_pairs(spec, settings, key, download_dir)
-    return source_fetch.guarded(spec.name, spec.repo, key, lambda: list(pairs))
+    return source_fetch.guarded_iter(spec.name, spec.repo, key, pairs)
 
 
 def run_source(params: Params, name: str) -> dict[str, Any]:
@@ -74,12 +74,11 @@ def run_source(params: Params, name: str) -> dict[str, Any]:
     settings, spec = sources.source(name), SPECS[name]
     started = time.perf_counter()
     pairs = raw_pairs(spec, settings, sources.cache_dir / "downloads" / name)
-    rows, dropped = normalise(spec, pairs, settings.negatives, params.seed)
     pin: dict[str, Optional[str]] = {spec.pin_key: settings.sha256 if spec.kind == "url" else settings.revision}
     if spec.url:
         pin["url"] = spec.url
     with atomic_output_dir(sources.out_dir / name) as tmp:
-        manifest = write_source(tmp, spec, rows, dropped, pin, settings.negatives, sources.shard_rows)
+        manifest = write_source(tmp, spec, pairs, pin, settings.negatives, params.seed, sources.shard_rows)
     counts = ", ".join(f"{language} {count}" for language, count in manifest["pairs"].items())
     print(f"source {name}: {counts} pairs in {len(manifest['shards'])} shard(s), negatives {settings.negatives}, "
           f"{time.perf_counter() - started:.1f}s -> {sources.out_dir / name}")

@@ -3,7 +3,7 @@
 import pytest
 
 from hybrid_repro.data.negatives import Passages, mine_negatives
-from hybrid_repro.data.source_shards import COLUMNS, normalise, read_source_pairs, write_source
+from hybrid_repro.data.source_shards import COLUMNS, read_source_pairs, write_source
 from hybrid_repro.data.training_sources import SPECS, RawPair
 from hybrid_repro.errors import HybridReproError
 
@@ -17,10 +17,19 @@ def _pairs():
             for topic in TOPICS for k in range(3)]
 
 
+PIN = {"revision": "0" * 40}
+
+
+def _written(tmp_path, name, pairs, negatives, shard_rows=100):
+    """The manifest and rows of ``pairs`` written as source ``name``."""
+    manifest = write_source(tmp_path, SPECS[name], pairs, PIN, negatives, seed=3, shard_rows=shard_rows)
+    return manifest, read_source_pairs(tmp_path)[1].to_pylist()
+
+
 @pytest.mark.parametrize("method", ["bm25", "random"])
-def test_a_mined_negative_is_never_a_passage_with_the_positives_passage_id(method):
-    rows, dropped = normalise(SPECS["duorc"], _pairs(), method, seed=3)
-    assert dropped == {"empty": 0, "duplicate": 0} and len(rows) == 18
+def test_a_mined_negative_is_never_a_passage_with_the_positives_passage_id(method, tmp_path):
+    manifest, rows = _written(tmp_path, "duorc", _pairs(), method)
+    assert manifest["dropped"] == {"empty": 0, "duplicate": 0} and len(rows) == 18
     positives_by_id = {}
     for row in rows:
         positives_by_id.setdefault(row["passage_id"], set()).add(row["positive"])
@@ -41,19 +50,25 @@ def test_mining_needs_two_distinct_passages():
         mine_negatives(["q"], ["a"], Passages(["a"], ["text"]), "random", 0, "d")
 
 
-def test_filtering_drops_empty_and_repeated_pairs_and_given_negatives_are_required_when_asked():
+def test_filtering_drops_empty_and_repeated_pairs_and_given_negatives_are_required_when_asked(tmp_path):
     pairs = _pairs()[::3][:2] + [_pairs()[0], RawPair("x", "", "p")]
-    _, dropped = normalise(SPECS["duorc"], pairs, "random", seed=0)
-    assert dropped == {"empty": 1, "duplicate": 1}
+    manifest, _ = _written(tmp_path, "duorc", pairs, "random")
+    assert manifest["dropped"] == {"empty": 1, "duplicate": 1}
     with pytest.raises(HybridReproError, match="negatives to bm25 or random"):
-        normalise(SPECS["mrtydi"], _pairs(), "given", seed=0)
+        write_source(tmp_path, SPECS["mrtydi"], _pairs(), PIN, "given", seed=0, shard_rows=10)
+
+
+def test_given_triples_are_kept_as_released_even_when_query_and_positive_repeat(tmp_path):
+    # MS MARCO pairs one query and positive with many BM25 negatives: every triple is a training example.
+    pairs = [RawPair(str(i), "q", "p", negative=f"n{i}", passage_key="1", negative_key=str(10 + i)) for i in range(3)]
+    manifest, rows = _written(tmp_path, "mmarco", pairs, "given")
+    assert manifest["pairs"] == {"en": 3} and [row["negative"] for row in rows] == ["n0", "n1", "n2"]
 
 
 def test_shards_are_few_per_language_with_checksums_the_reader_verifies(tmp_path):
     pairs = [RawPair(str(i), f"q{i}", f"p{i}", language=lang, negative=f"n{i}") for lang in ("en", "de")
              for i in range(5)]
-    rows, dropped = normalise(SPECS["mmarco"], pairs, "given", seed=0)
-    manifest = write_source(tmp_path, SPECS["mmarco"], rows, dropped, {"revision": "0" * 40}, "given", shard_rows=2)
+    manifest = write_source(tmp_path, SPECS["mmarco"], pairs, PIN, "given", seed=0, shard_rows=2)
     assert [shard["file"] for shard in manifest["shards"]] == [
         f"{lang}-{n:04d}.parquet" for lang in ("de", "en") for n in range(3)]
     assert manifest["pairs"] == {"de": 5, "en": 5} and manifest["revision"] == "0" * 40

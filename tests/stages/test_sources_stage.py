@@ -20,7 +20,7 @@ from hybrid_repro.cli import cli
 from hybrid_repro.config import params_from_dict
 from hybrid_repro.data import source_fetch
 from hybrid_repro.data.source_shards import read_source_pairs
-from hybrid_repro.data.training_sources import SPECS
+from hybrid_repro.data.training_sources import MMARCO_LANGUAGES, SPECS
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.stages.data import run_data
 from hybrid_repro.stages.sources import run_source
@@ -190,3 +190,38 @@ def test_required_pins_have_no_default_and_name_their_key(tmp_path):
 def test_the_root_data_stage_refuses_paper_sources_with_the_way_forward(tmp_path):
     with pytest.raises(HybridReproError, match="pipelines/paper/dvc.yaml"):
         run_data(paper_params(tmp_path))
+
+
+def serve_mmarco(monkeypatch, tmp_path, triples: str):
+    """A fake hub serving mMARCO's files: two triples over four passages, in every language."""
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    texts = {"data/triples.train.ids.small.tsv": triples}
+    for name in MMARCO_LANGUAGES.values():
+        texts[f"data/google/queries/train/{name}_queries.train.tsv"] = f"1\t{name} q1\n2\t{name} q2\n"
+        texts[f"data/google/collections/{name}_collection.tsv"] = "".join(f"{p}\t{name} p{p}\n" for p in range(10, 14))
+
+    def download(repo, filename, revision):
+        path = folder / filename.replace("/", "_")
+        path.write_text(texts[filename], encoding="utf-8")
+        return path
+
+    monkeypatch.setattr(source_fetch, "download_hub_file", download)
+
+
+def _with_mmarco(tmp_path):
+    raw = paper_params(tmp_path).model_dump(mode="json")
+    raw["sources"]["datasets"]["mmarco"] = {"revision": REVISION, "negatives": "given"}
+    return params_from_dict(raw)
+
+
+def test_mmarco_triples_in_every_language_from_the_hub_files(tmp_path, monkeypatch):
+    serve_mmarco(monkeypatch, tmp_path, "1\t10\t11\n2\t12\t13\n")
+    manifest = run_source(_with_mmarco(tmp_path), "mmarco")
+    assert manifest["pairs"] == {language: 2 for language in sorted(MMARCO_LANGUAGES)}
+    assert len(manifest["shards"]) == 7
+
+
+def test_a_malformed_mmarco_file_is_reported_as_corrupt(tmp_path, monkeypatch):
+    serve_mmarco(monkeypatch, tmp_path, "1\t10\t11\n2\t12\n")
+    _fails_cleanly(_with_mmarco(tmp_path), "mmarco", "truncated or corrupt")
