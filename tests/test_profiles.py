@@ -83,7 +83,7 @@ def test_profile_expands_its_dvc_grid(path, tmp_path):
     for run in raw["runs"]:
         assert {f"train@{run}", f"evaluate@{run}"} <= set(stages)
     sources = sorted(name.removeprefix("source@") for name in stages if name.startswith("source@"))
-    assert sources == sorted(SPECS)
+    assert sources == sorted(SPECS) and stages["models"].cmd == "hybrid-repro fetch-models"
     if "sources" in raw:
         # The pipeline spells out its sources and their output directory; a profile must agree with both.
         assert set(raw["sources"]["datasets"]) <= set(sources)

@@ -1,7 +1,8 @@
 """Fetching a pinned source: the network boundary, the hub's environment, and one clear error per failure.
 
-Three functions touch the network: :func:`load_hub_split` (``datasets.load_dataset``),
-:func:`download_hub_file` (``huggingface_hub.hf_hub_download``) and :func:`download_url`. Tests
+Four functions touch the network: :func:`load_hub_split` (``datasets.load_dataset``),
+:func:`download_hub_file` (``huggingface_hub.hf_hub_download``), :func:`download_model_snapshot`
+(``huggingface_hub.snapshot_download``) and :func:`download_url`. Tests
 replace them (monkeypatch) with fakes that return data or raise what the real ones raise; everything
 above them is the code that runs for real. Every failure becomes a :class:`HybridReproError` that
 names the source and what to do: a revision that does not exist, a missing split, no network, a
@@ -50,6 +51,13 @@ def download_hub_file(repo: str, filename: str, revision: str) -> Path:
     return Path(hf_hub_download(repo, filename, repo_type="dataset", revision=revision))
 
 
+def download_model_snapshot(repo: str, revision: str) -> Path:
+    """Every file of a hub model repository at a pinned commit, into the hub cache (the network boundary)."""
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(repo, revision=revision))
+
+
 def download_url(url: str, target: Path) -> str:
     """Download ``url`` into ``target``; return its sha256 (the network boundary)."""
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
@@ -71,14 +79,19 @@ def _names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
 
-def _advice(repo: str, revision_key: str) -> list[tuple[set[str], str]]:
+def hub_page(repo: str, model: bool = False) -> str:
+    """The hub page of a dataset (or, with ``model``, a model) repository."""
+    return f"https://huggingface.co/{'' if model else 'datasets/'}{repo}"
+
+
+def _advice(page: str, revision_key: str) -> list[tuple[set[str], str]]:
     """(exception class names, what to say) for every known fetch failure, most specific first."""
     cache = "delete the cache (HF_HOME under sources.cache_dir) and run the stage again"
     return [
         (_REVISION, f"the revision in {revision_key} does not exist in that repository; copy a full commit hash "
-                    f"from https://huggingface.co/datasets/{repo}/commits/main"),
-        (_REPOSITORY, "the hub has no such dataset (or it is gated: accept its terms and log in with "
-                      "`huggingface-cli login`); see docs/data.md for the repository to use"),
+                    f"from {page}/commits/main"),
+        (_REPOSITORY, f"the hub has no such repository at {page} (or it is gated: accept its terms and log in "
+                      "with `huggingface-cli login`); see docs/data.md for the repository to use"),
         (_CHECKSUM, f"downloaded files do not match their checksums; {cache}"),
         (_TRUNCATED, f"a downloaded file is truncated or corrupt; {cache}"),
         (_NETWORK, "the hub cannot be reached; connect to the network, or copy a filled cache into "
@@ -86,10 +99,12 @@ def _advice(repo: str, revision_key: str) -> list[tuple[set[str], str]]:
     ]
 
 
-def explain_fetch_error(source: str, repo: str, revision_key: str, exc: BaseException) -> Optional[HybridReproError]:
-    """The user-facing error for ``exc`` raised while fetching ``source``; None if it is none of the known failures."""
+def explain_fetch_error(source: str, repo: str, revision_key: str, exc: BaseException,
+                        page: Optional[str] = None) -> Optional[HybridReproError]:
+    """The user-facing error for ``exc`` raised while fetching ``source`` from ``repo`` (hub page ``page``,
+    a dataset's by default); None if it is none of the known failures."""
     where, names = f"source {source!r} ({repo})", _names(exc)
-    for known, advice in _advice(repo, revision_key):
+    for known, advice in _advice(page or hub_page(repo), revision_key):
         if names & known:
             return HybridReproError(f"{where}: {advice} ({type(exc).__name__}: {exc})")
     if isinstance(exc, (ValueError, KeyError)) and "split" in str(exc).lower():
@@ -98,14 +113,14 @@ def explain_fetch_error(source: str, repo: str, revision_key: str, exc: BaseExce
     return None
 
 
-def guarded(source: str, repo: str, revision_key: str, fetch: Callable[[], T]) -> T:
+def guarded(source: str, repo: str, revision_key: str, fetch: Callable[[], T], page: Optional[str] = None) -> T:
     """``fetch()``, with its known failures turned into one clear :class:`HybridReproError`."""
     try:
         return fetch()
     except HybridReproError:
         raise
     except Exception as exc:  # noqa: BLE001 - re-raised unchanged unless it is a known fetch failure
-        explained = explain_fetch_error(source, repo, revision_key, exc)
+        explained = explain_fetch_error(source, repo, revision_key, exc, page)
         if explained is None:
             raise
         raise explained from exc

@@ -1,4 +1,6 @@
-"""Stage ``source@NAME`` (pipelines/paper/dvc.yaml): one of the paper's sources, pinned, normalised, sharded.
+"""Stages of pipelines/paper/dvc.yaml: ``source@NAME`` (one of the paper's sources, pinned, normalised,
+sharded) and ``models`` (the pinned MT model and encoder into the hub cache, so that every later stage
+runs with ``HF_HUB_OFFLINE=1``).
 
 Fetches source ``NAME`` of ``params.sources`` at its pinned revision (or URL and sha256), turns its
 records into :mod:`~hybrid_repro.data.source_shards` rows, mines negatives where the source has none,
@@ -20,7 +22,7 @@ from hybrid_repro.data.source_files import read_entityquestions, read_mmarco
 from hybrid_repro.data.source_shards import write_source
 from hybrid_repro.data.training_sources import SPECS, RawPair, SourceSpec
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import atomic_output_dir
+from hybrid_repro.io import atomic_output_dir, write_json
 
 
 def sources_of(params: Params) -> SourcesConfig:
@@ -83,3 +85,25 @@ def run_source(params: Params, name: str) -> dict[str, Any]:
     print(f"source {name}: {counts} pairs in {len(manifest['shards'])} shard(s), negatives {settings.negatives}, "
           f"{time.perf_counter() - started:.1f}s -> {sources.out_dir / name}")
     return manifest
+
+
+MODELS_RECORD = "models.json"
+
+
+def run_fetch_models(params: Params) -> dict[str, Any]:
+    """Download the translation model and the encoder at their pinned commits into the hub cache
+    (``sources.cache_dir``) and record them in ``<sources.out_dir>/models.json``; return the record."""
+    sources = sources_of(params)
+    wanted = [("translate.model_revision", params.translate.model_name, params.translate.model_revision),
+              ("model.revision", params.model.name if params.model.source == "hub" else None, params.model.revision)]
+    record = {}
+    for key, repo, revision in wanted:
+        if repo and revision:
+            path = source_fetch.guarded("models", repo, key, lambda repo=repo, revision=revision:
+                                        source_fetch.download_model_snapshot(repo, revision),
+                                        source_fetch.hub_page(repo, model=True))
+            record[repo] = {"revision": revision, "files": sorted(str(f.relative_to(path)) for f in path.rglob("*")
+                                                                  if f.is_file())}
+            print(f"models: {repo} @ {revision} ({len(record[repo]['files'])} files) in {sources.cache_dir}")
+    write_json(sources.out_dir / MODELS_RECORD, record)
+    return record

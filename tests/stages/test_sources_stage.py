@@ -23,11 +23,12 @@ from hybrid_repro.data.source_shards import read_source_pairs
 from hybrid_repro.data.training_sources import MMARCO_LANGUAGES, SPECS
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.stages.data import run_data
-from hybrid_repro.stages.sources import run_source
+from hybrid_repro.stages.sources import run_fetch_models, run_source
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("in_basetemp")
 REVISION = "a" * 40
+HUB_VARIABLES = ("HF_HOME", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 WIKIQA_ROWS = [{"question_id": f"Q{i}", "question": f"what is topic {i}?", "document_title": f"T{i}",
                 "answer": f"Topic {i} is a subject with words {i} and more.", "label": 1} for i in range(6)]
 ARCHIVE = io.BytesIO()
@@ -164,11 +165,11 @@ def test_cli_sets_the_hub_environment_first_and_reports_one_line(tmp_path, monke
     seen = {}
 
     def load(*args):
-        seen.update({key: os.environ.get(key) for key in ("HF_HOME", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")})
+        seen.update({key: os.environ.get(key) for key in HUB_VARIABLES})
         raise ConnectionError("offline")
 
     monkeypatch.setattr(source_fetch, "load_hub_split", load)
-    for key in ("HF_HOME", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+    for key in HUB_VARIABLES:
         monkeypatch.setenv(key, "unset-by-test")
     result = CliRunner().invoke(cli, ["source", "--params", str(params_file), "--source", "wikiqa"])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "hub cannot be reached" in result.output
@@ -225,3 +226,52 @@ def test_mmarco_triples_in_every_language_from_the_hub_files(tmp_path, monkeypat
 def test_a_malformed_mmarco_file_is_reported_as_corrupt(tmp_path, monkeypatch):
     serve_mmarco(monkeypatch, tmp_path, "1\t10\t11\n2\t12\n")
     _fails_cleanly(_with_mmarco(tmp_path), "mmarco", "truncated or corrupt")
+
+
+def _with_hub_models(tmp_path):
+    raw = paper_params(tmp_path).model_dump(mode="json")
+    raw["translate"].update(backend="m2m100", model_name="facebook/m2m100_418M", model_revision="c" * 40,
+                            train_languages=["en", "de"], eval_languages=["en"], low_resource={})
+    raw["model"].update(source="hub", name="xlm-roberta-base", revision="d" * 40)
+    raw["train"]["val_languages"] = None
+    return params_from_dict(raw)
+
+
+def test_models_are_fetched_at_their_pins_and_recorded(tmp_path, monkeypatch):
+    def snapshot(repo, revision):
+        folder = tmp_path / "snapshots" / repo
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+        return folder
+
+    monkeypatch.setattr(source_fetch, "download_model_snapshot", snapshot)
+    params = _with_hub_models(tmp_path)
+    record = run_fetch_models(params)
+    assert record == {"facebook/m2m100_418M": {"revision": "c" * 40, "files": ["config.json"]},
+                      "xlm-roberta-base": {"revision": "d" * 40, "files": ["config.json"]}}
+    assert json.loads((params.sources.out_dir / "models.json").read_text()) == record
+
+
+def test_a_missing_model_revision_points_at_the_models_hub_page(tmp_path, monkeypatch):
+    def snapshot(repo, revision):
+        response = requests.Response()
+        response.status_code = 404
+        raise RevisionNotFoundError("Revision Not Found", response=response)
+
+    monkeypatch.setattr(source_fetch, "download_model_snapshot", snapshot)
+    with pytest.raises(HybridReproError, match="translate.model_revision does not exist.*"
+                                               "https://huggingface.co/facebook/m2m100_418M/commits/main"):
+        run_fetch_models(_with_hub_models(tmp_path))
+
+
+def test_stages_after_the_fetching_ones_run_offline_with_the_same_cache(tmp_path, monkeypatch):
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(paper_params(tmp_path).model_dump(mode="json")))
+    seen = {}
+    monkeypatch.setattr("hybrid_repro.stages.translate.run_translate",
+                        lambda params: seen.update({key: os.environ.get(key) for key in HUB_VARIABLES}))
+    for key in HUB_VARIABLES:
+        monkeypatch.setenv(key, "unset-by-test")
+    result = CliRunner().invoke(cli, ["translate", "--params", str(params_file)])
+    assert result.exit_code == 0, result.output
+    assert seen == {"HF_HOME": str((tmp_path / "cache").resolve()), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
