@@ -53,7 +53,7 @@ def _hub_environment(params, offline: bool) -> None:
     """Profiles with the paper's sources keep every Hugging Face download in ``sources.cache_dir``; the stages
     after the fetching ones run offline. Called before any Hugging Face import: the libraries read it once."""
     if params.sources is not None:
-        from hybrid_repro.data.source_fetch import configure_hub_environment
+        from hybrid_repro.sources.fetch import configure_hub_environment
 
         configure_hub_environment(params.sources.cache_dir, offline=offline)
 

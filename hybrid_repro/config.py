@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hybrid_repro.data.training_sources import SPECS as SOURCE_SPECS
+from hybrid_repro.sources.specs import SPECS as SOURCE_SPECS
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import decode_text
 from hybrid_repro.paths import OutputPath, check_disjoint_outputs
@@ -103,7 +103,7 @@ class DataConfig(Section):
 
 
 class SourceConfig(Section):
-    """One of the paper's sources (``hybrid_repro.data.training_sources.SPECS`` names them).
+    """One of the paper's sources (``hybrid_repro.sources.specs.SPECS`` names them).
 
     ``revision`` (hub sources) or ``sha256`` (sources at a URL) pins it and has no default: the
     values could not be looked up where this package was written (docs/data.md). ``max_pairs`` keeps
@@ -121,7 +121,7 @@ class SourcesConfig(Section):
     """The ``source@NAME`` stages of pipelines/paper/dvc.yaml: fetch, normalise, shard.
 
     Each source is written to ``out_dir/NAME`` as Parquet shards of at most ``shard_rows`` rows with a
-    manifest (hybrid_repro/data/source_shards.py). Hugging Face caches live under ``cache_dir``.
+    manifest (hybrid_repro/sources/shards.py). Hugging Face caches live under ``cache_dir``.
     """
 
     cache_dir: Path = Path(".cache/huggingface")

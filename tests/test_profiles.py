@@ -9,7 +9,7 @@ import pytest
 import yaml
 from dvc.repo import Repo
 
-from hybrid_repro.data.training_sources import SPECS
+from hybrid_repro.sources.specs import SPECS
 from hybrid_repro.config import PROFILES, load_params, params_from_dict, read_params_mapping
 from hybrid_repro.errors import HybridReproError
 

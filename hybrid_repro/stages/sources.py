@@ -3,9 +3,9 @@ sharded) and ``models`` (the pinned MT model and encoder into the hub cache, so 
 runs with ``HF_HUB_OFFLINE=1``).
 
 Fetches source ``NAME`` of ``params.sources`` at its pinned revision (or URL and sha256), turns its
-records into :mod:`~hybrid_repro.data.source_shards` rows, mines negatives where the source has none,
+records into :mod:`~hybrid_repro.sources.shards` rows, mines negatives where the source has none,
 and writes ``<sources.out_dir>/NAME`` atomically: a failure leaves the previous output or none.
-The CLI sets the hub environment (:func:`~hybrid_repro.data.source_fetch.configure_hub_environment`)
+The CLI sets the hub environment (:func:`~hybrid_repro.sources.fetch.configure_hub_environment`)
 before this module runs.
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 from hybrid_repro.config import Params, SourceConfig, SourcesConfig
-from hybrid_repro.data import source_fetch
-from hybrid_repro.data.source_files import read_entityquestions, read_mmarco
-from hybrid_repro.data.source_shards import write_source
-from hybrid_repro.data.training_sources import SPECS, RawPair, SourceSpec
+from hybrid_repro.sources import fetch as source_fetch
+from hybrid_repro.sources.files import read_entityquestions, read_mmarco
+from hybrid_repro.sources.shards import write_source
+from hybrid_repro.sources.specs import SPECS, RawPair, SourceSpec
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_dir, write_json
 

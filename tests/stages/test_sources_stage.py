@@ -18,9 +18,9 @@ from huggingface_hub.errors import RevisionNotFoundError
 
 from hybrid_repro.cli import cli
 from hybrid_repro.config import params_from_dict
-from hybrid_repro.data import source_fetch
-from hybrid_repro.data.source_shards import read_source_pairs
-from hybrid_repro.data.training_sources import MMARCO_LANGUAGES, SPECS
+from hybrid_repro.sources import fetch as source_fetch
+from hybrid_repro.sources.shards import read_source_pairs
+from hybrid_repro.sources.specs import MMARCO_LANGUAGES, SPECS
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.stages.data import run_data
 from hybrid_repro.stages.sources import run_fetch_models, run_source

@@ -2,9 +2,9 @@
 
 import pytest
 
-from hybrid_repro.data.negatives import Passages, mine_negatives
-from hybrid_repro.data.source_shards import COLUMNS, read_source_pairs, write_source
-from hybrid_repro.data.training_sources import SPECS, RawPair
+from hybrid_repro.sources.negatives import Passages, mine_negatives
+from hybrid_repro.sources.shards import COLUMNS, read_source_pairs, write_source
+from hybrid_repro.sources.specs import SPECS, RawPair
 from hybrid_repro.errors import HybridReproError
 
 TOPICS = ["glacier ice cave", "volcano lava eruption", "river delta sediment", "desert dune sand",

@@ -2,7 +2,7 @@
 
 Columns (:data:`COLUMNS`): ``query``, ``positive``, ``negative``, ``language``, ``dataset``,
 ``source_id`` (the record's id in its source), ``passage_id`` and ``negative_id`` (passage
-identities shared by a passage's translations, :func:`~hybrid_repro.data.training_sources.passage_id`)
+identities shared by a passage's translations, :func:`~hybrid_repro.sources.specs.passage_id`)
 and ``negative_origin`` (``given``, ``bm25`` or ``random``). Shards are ``<language>-<nnnn>.parquet``
 of at most ``shard_rows`` rows, in source order; ``manifest.json`` holds the counts and every
 shard's sha256, checked by :func:`read_source_pairs`.
@@ -16,8 +16,8 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hybrid_repro.data.negatives import NegativeMethod, Passages, mine_negatives
-from hybrid_repro.data.training_sources import RawPair, SourceSpec, passage_id
+from hybrid_repro.sources.negatives import NegativeMethod, Passages, mine_negatives
+from hybrid_repro.sources.specs import RawPair, SourceSpec, passage_id
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import read_json, sha256_file, write_json
 

@@ -3,8 +3,8 @@
 import json
 import zipfile
 
-from hybrid_repro.data.source_files import read_entityquestions, read_mmarco
-from hybrid_repro.data.training_sources import MMARCO_LANGUAGES, SPECS, passage_id
+from hybrid_repro.sources.files import read_entityquestions, read_mmarco
+from hybrid_repro.sources.specs import MMARCO_LANGUAGES, SPECS, passage_id
 
 
 def _pairs(name, row, config=None):

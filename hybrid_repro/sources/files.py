@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from hybrid_repro.data.training_sources import MMARCO_LANGUAGES, RawPair
+from hybrid_repro.sources.specs import MMARCO_LANGUAGES, RawPair
 
 # Per-relation training files inside the EntityQuestions archive, e.g. dataset/train/P17.train.json.
 _ENTITY_TRAIN = re.compile(r"(?:.*/)?train/(P\d+)\.train\.json")
