@@ -3,6 +3,8 @@ offline and expands its DVC grid, so a typo in one fails here; the paper profile
 commit hashes (unknown where they were written) are set."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,9 @@ def test_profile_expands_its_dvc_grid(path, tmp_path):
             stage = stages[f"source@{name}"]
             assert stage.cmd == f"hybrid-repro source --source {name}"
             assert [str(out) for out in stage.outs] == [f"{raw['sources']['out_dir']}/{name}"]
+        # And DVC plans the opt-in pipeline with this profile's params (a second or so; its code deps must exist).
+        (tmp_path / "hybrid_repro").symlink_to(REPO / "hybrid_repro", target_is_directory=True)
+        dry = subprocess.run([sys.executable, "-m", "dvc", "repro", "--dry", "pipelines/paper/dvc.yaml"],
+                             cwd=tmp_path, capture_output=True, text=True)
+        assert dry.returncode == 0, dry.stderr
+        assert all(f"source@{name}'" in dry.stdout for name in raw["sources"]["datasets"])
