@@ -107,6 +107,11 @@ def explain_fetch_error(source: str, repo: str, revision_key: str, exc: BaseExce
     for known, advice in _advice(page or hub_page(repo), revision_key):
         if names & known:
             return HybridReproError(f"{where}: {advice} ({type(exc).__name__}: {exc})")
+    if "scripts are no longer supported" in str(exc):
+        # datasets >= 4 no longer runs loading scripts; the hub's parquet conversion of the repository needs none.
+        return HybridReproError(f"{where}: the revision in {revision_key} holds a loading script, which `datasets` no "
+                                f"longer runs; pin a commit of the refs/convert/parquet branch instead "
+                                f"({page or hub_page(repo)}/tree/refs%2Fconvert%2Fparquet; docs/data.md)")
     if isinstance(exc, (ValueError, KeyError)) and "split" in str(exc).lower():
         return HybridReproError(f"{where}: the split is missing at this revision ({exc}); check {revision_key} "
                                 "against the dataset card, whose splits docs/data.md lists")

@@ -133,6 +133,14 @@ def test_missing_split(tmp_path, hub, monkeypatch):
     _fails_cleanly(paper_params(tmp_path), "wikiqa", "split is missing")
 
 
+def test_a_revision_with_a_loading_script_asks_for_the_parquet_conversion(tmp_path, monkeypatch):
+    def load(*args):
+        raise RuntimeError("Dataset scripts are no longer supported, but found wiki_qa.py")
+
+    monkeypatch.setattr(source_fetch, "load_hub_split", load)
+    _fails_cleanly(paper_params(tmp_path), "wikiqa", "refs/convert/parquet branch")
+
+
 def test_revision_that_does_not_exist(tmp_path, hub):
     raw = paper_params(tmp_path).model_dump(mode="json")
     raw["sources"]["datasets"]["wikiqa"]["revision"] = "b" * 40
