@@ -18,10 +18,10 @@ from typing import Any, Literal, Optional, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hybrid_repro.sources.specs import SPECS as SOURCE_SPECS
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import decode_text
 from hybrid_repro.paths import OutputPath, check_disjoint_outputs
+from hybrid_repro.sources.specs import SPECS as SOURCE_SPECS
 
 DEFAULT_PARAMS = Path("params.yaml")
 PROFILES = ("demo", "paper-xlmr", "paper-labse", "mini")
@@ -150,7 +150,8 @@ class SourcesConfig(Section):
             if source.negatives == "given" and not spec.gives_negatives:
                 problems.append(f"sources.datasets.{name}.negatives: {name} ships no negatives; use bm25 or random")
         if problems:
-            raise ValueError("; ".join(problems))
+            # One line per key: the message is printed under the section's name.
+            raise ValueError("\n    ".join(["every pin must be set:", *problems]))
         return self
 
     def source(self, name: str) -> SourceConfig:
