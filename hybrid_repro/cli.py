@@ -58,6 +58,15 @@ def _params(path: Path):
     return load_params(path)
 
 
+def _hub_environment(params, offline: bool) -> None:
+    """Profiles with the paper's sources keep every Hugging Face download in ``sources.cache_dir``; the stages
+    after the fetching ones run offline. Called before any Hugging Face import: the libraries read it once."""
+    if params.sources is not None:
+        from hybrid_repro.sources.fetch import configure_hub_environment
+
+        configure_hub_environment(params.sources.cache_dir, offline=offline)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
@@ -97,6 +106,7 @@ def data(params_path: Path) -> None:
 def translate(params_path: Path) -> None:
     """Stage `translate`: render the source corpus into every language (params: seed, translate)."""
     params = _params(params_path)
+    _hub_environment(params, offline=True)
     from hybrid_repro.stages.translate import run_translate
 
     run_translate(params)
@@ -110,6 +120,7 @@ def train(params_path: Path, run_name: str) -> None:
     """Stage `train@RUN`: fine-tune the dual encoder with the run's batch strategy."""
     params = _params(params_path)
     params.run(run_name)
+    _hub_environment(params, offline=True)
     from hybrid_repro.stages.train import run_train
 
     run_train(params, run_name)
@@ -123,6 +134,7 @@ def evaluate(params_path: Path, run_name: str) -> None:
     """Stage `evaluate@RUN`: zero-shot LAReQA evaluation (Mo., Cr., Mul.) of a trained run."""
     params = _params(params_path)
     params.run(run_name)
+    _hub_environment(params, offline=True)
     from hybrid_repro.stages.evaluate import run_evaluate
 
     run_evaluate(params, run_name)
@@ -137,6 +149,37 @@ def report(params_path: Path) -> None:
     from hybrid_repro.stages.report import run_report
 
     run_report(params)
+
+
+@cli.command()
+@params_option
+@click.option("--source", "source_name", required=True, help="Source name from `sources.datasets` of params.")
+@friendly_errors
+def source(params_path: Path, source_name: str) -> None:
+    """Stage `source@NAME` (pipelines/paper): fetch one pinned source, normalise it, write Parquet shards."""
+    params = _params(params_path)
+    from hybrid_repro.stages.sources import sources_of
+
+    sources_of(params).source(source_name)
+    _hub_environment(params, offline=False)
+    from hybrid_repro.stages.sources import run_source
+
+    run_source(params, source_name)
+
+
+@cli.command("fetch-models")
+@params_option
+@friendly_errors
+def fetch_models(params_path: Path) -> None:
+    """Stage `models` (pipelines/paper): the pinned MT model and encoder into the hub cache, for offline stages."""
+    params = _params(params_path)
+    from hybrid_repro.stages.sources import sources_of
+
+    sources_of(params)
+    _hub_environment(params, offline=False)
+    from hybrid_repro.stages.sources import run_fetch_models
+
+    run_fetch_models(params)
 
 
 @cli.command("fetch-lareqa")

@@ -21,12 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import decode_text
 from hybrid_repro.paths import OutputPath, check_disjoint_outputs
+from hybrid_repro.sources.specs import SPECS as SOURCE_SPECS
 
 DEFAULT_PARAMS = Path("params.yaml")
-PROFILES = ("demo", "me5-xquad")
+PROFILES = ("demo", "me5-xquad", "paper-xlmr", "paper-labse", "mini")
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 # A pinned hub revision is a full commit hash: branches and tags move, so "main" or "v1.0" would not pin anything.
 COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 # numpy's seeding (training.checkpoint.seed_everything) takes 32-bit seeds; a larger one would be silently
 # reduced modulo 2**32 and collide with a small one.
 SEED_LIMIT = 2**32
@@ -104,10 +106,70 @@ class XquadConfig(Section):
 class DataConfig(Section):
     """The ``data`` stage: where the source corpus comes from."""
 
-    source: Literal["synthetic", "xquad"] = "synthetic"
+    # paper: the sources in the ``sources`` section, fetched by pipelines/paper/dvc.yaml (docs/data.md).
+    source: Literal["synthetic", "xquad", "paper"] = "synthetic"
     synthetic: SyntheticConfig = SyntheticConfig()
     xquad: XquadConfig = XquadConfig()
     out_dir: OutputPath = Path("data/source")
+
+
+class SourceConfig(Section):
+    """One of the paper's sources (``hybrid_repro.sources.specs.SPECS`` names them).
+
+    ``revision`` (hub sources) or ``sha256`` (sources at a URL) pins it and has no default: the
+    values could not be looked up where this package was written (docs/data.md). ``max_pairs`` keeps
+    the first pairs in the source's order (None: all). ``negatives``: ``given`` keeps the source's
+    own (Mr. TyDi, mMARCO), ``bm25`` or ``random`` mines one from the same dataset.
+    """
+
+    revision: Optional[str] = None
+    sha256: Optional[str] = None
+    max_pairs: Optional[int] = Field(None, ge=1)
+    negatives: Literal["given", "bm25", "random"]
+
+
+class SourcesConfig(Section):
+    """The ``source@NAME`` stages of pipelines/paper/dvc.yaml: fetch, normalise, shard.
+
+    Each source is written to ``out_dir/NAME`` as Parquet shards of at most ``shard_rows`` rows with a
+    manifest (hybrid_repro/sources/shards.py). Hugging Face caches live under ``cache_dir``.
+    """
+
+    cache_dir: Path = Path(".cache/huggingface")
+    out_dir: OutputPath = Path("data/sources")
+    shard_rows: int = Field(250_000, ge=1)
+    datasets: dict[str, SourceConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_pins(self) -> "SourcesConfig":
+        unknown = sorted(set(self.datasets) - set(SOURCE_SPECS))
+        if unknown:
+            raise ValueError(f"unknown sources {unknown}; known: {', '.join(SOURCE_SPECS)}")
+        problems = []
+        for name, source in self.datasets.items():
+            spec = SOURCE_SPECS[name]
+            pin, other = (source.sha256, source.revision) if spec.kind == "url" else (source.revision, source.sha256)
+            pattern = SHA256 if spec.kind == "url" else COMMIT_HASH
+            key = f"sources.datasets.{name}.{spec.pin_key}"
+            if pin is None:
+                problems.append(f"{key} is required and has no default: set it to {spec.lookup_hint} (docs/data.md)")
+            elif not pattern.fullmatch(pin):
+                digits = 64 if spec.kind == "url" else 40
+                problems.append(f"{key} {pin!r} must be {digits} lower-case hex digits (a branch or tag pins nothing)")
+            if other is not None:
+                problems.append(f"sources.datasets.{name}: {spec.name} is pinned by {spec.pin_key} only")
+            if source.negatives == "given" and not spec.gives_negatives:
+                problems.append(f"sources.datasets.{name}.negatives: {name} ships no negatives; use bm25 or random")
+        if problems:
+            # One line per key: the message is printed under the section's name.
+            raise ValueError("\n    ".join(["every pin must be set:", *problems]))
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        """The source called ``name``, or a clear error listing the configured ones."""
+        if name not in self.datasets:
+            raise HybridReproError(f"unknown source {name!r}; sources.datasets defines: {', '.join(self.datasets)}")
+        return self.datasets[name]
 
 
 class LangIdCheckConfig(Section):
@@ -342,6 +404,14 @@ class Params(Section):
     evaluate: EvaluateConfig
     report: ReportConfig
     runs: dict[str, RunConfig]
+    # Only in profiles with data.source: paper (the paper's sources); the demo needs none.
+    sources: Optional[SourcesConfig] = None
+
+    @model_validator(mode="after")
+    def _sources_for_paper_data(self) -> "Params":
+        if (self.data.source == "paper") != (self.sources is not None):
+            raise ValueError("data.source 'paper' needs the sources section, and only it uses one")
+        return self
 
     @model_validator(mode="after")
     def _check_validation_languages(self) -> "Params":
@@ -384,7 +454,8 @@ class Params(Section):
             "data.out_dir": self.data.out_dir, "translate.out_dir": self.translate.out_dir,
             "train.checkpoint_dir": self.train.checkpoint_dir, "train.model_dir": self.train.model_dir,
             "train.metrics_dir": self.train.metrics_dir, "evaluate.cache_dir": self.evaluate.cache_dir,
-            "evaluate.out_dir": self.evaluate.out_dir, "report.out_dir": self.report.out_dir})
+            "evaluate.out_dir": self.evaluate.out_dir, "report.out_dir": self.report.out_dir,
+            **({"sources.out_dir": self.sources.out_dir} if self.sources else {})})
         return self
 
     def run(self, name: str) -> RunConfig:

@@ -1,23 +1,41 @@
-"""Profiles are complete params files; the committed params.yaml is the demo profile."""
+"""Profiles are complete params files; the committed params.yaml is the demo profile. Every profile validates
+offline and expands its DVC grid, so a typo in one fails here; the paper profiles refuse to run until their hub
+commit hashes (unknown where they were written) are set."""
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from dvc.repo import Repo
 
-from hybrid_repro.config import PROFILES, load_params
+from hybrid_repro.sources.specs import SPECS
+from hybrid_repro.config import PROFILES, load_params, params_from_dict, read_params_mapping
+from hybrid_repro.errors import HybridReproError
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE_FILES = sorted((REPO / "profiles").glob("*.yaml"))
+PAPER_PROFILES = [path for path in PROFILE_FILES if path.stem in ("paper-xlmr", "paper-labse", "mini")]
+# Stand-ins for the pins the committed paper profiles leave unset (null): well-formed, but no real commit.
+STAND_INS = {"revision": "0" * 40, "model_revision": "1" * 40, "sha256": "2" * 64}
+
+
+def with_stand_ins(node):
+    """``node`` with every unset pin (a ``revision``, ``model_revision`` or ``sha256`` that is null) filled in."""
+    if isinstance(node, dict):
+        return {key: STAND_INS[key] if key in STAND_INS and value is None else with_stand_ins(value)
+                for key, value in node.items()}
+    return node
 
 
 def test_every_known_profile_has_a_file():
     assert sorted(p.stem for p in PROFILE_FILES) == sorted(PROFILES)
 
 
-@pytest.mark.parametrize("path", PROFILE_FILES, ids=lambda p: p.stem)
-def test_profile_file_is_valid_and_names_itself(path):
-    assert load_params(path).profile == path.stem
+def test_demo_profile_is_valid_and_names_itself():
+    assert load_params(REPO / "profiles" / "demo.yaml").profile == "demo"
 
 
 def test_params_yaml_is_the_demo_profile():
@@ -71,3 +89,62 @@ def test_me5_xquad_profile_runs_its_data_stages_and_a_training_step_offline(tmp_
     summary = yaml.safe_load((tmp_path / "metrics" / "train" / f"{run_name}.json").read_text())
     assert summary["steps"] == 1 and summary["best_val_loss"] > 0
     assert (tmp_path / "models" / run_name / "encoder.json").is_file()
+
+
+@pytest.mark.parametrize("path", PAPER_PROFILES, ids=lambda p: p.stem)
+def test_paper_profile_refuses_to_run_without_real_pins_and_names_every_key(path):
+    with pytest.raises(HybridReproError) as caught:
+        load_params(path)
+    message = str(caught.value)
+    assert "translate: Value error" not in message  # one readable line per key, not pydantic's wording
+    assert "model_revision" in message and "needs both name and a pinned revision" in message
+    for name in read_params_mapping(path)["sources"]["datasets"]:
+        assert f"sources.datasets.{name}." in message and "is required and has no default" in message
+
+
+@pytest.mark.parametrize("path", PAPER_PROFILES, ids=lambda p: p.stem)
+def test_paper_profile_with_pins_is_valid_and_follows_the_paper(path):
+    params = params_from_dict(with_stand_ins(read_params_mapping(path)), str(path))
+    assert params.profile == path.stem and params.data.source == "paper"
+    assert params.translate.train_languages == ("en", "ar", "zh", "de", "es", "ru", "hi", "th", "tr")
+    assert params.train.val_languages == ("en",) and params.train.patience is not None
+    assert (params.model.source, params.sources.datasets["mmarco"].negatives) == ("hub", "given")
+    assert {run.strategy for run in params.runs.values()} == {"x-x-mono", "x-y", "hybrid"}
+    assert {run.alpha for run in params.runs.values() if run.strategy == "hybrid"} == {0.5}
+    if path.stem != "mini":
+        assert (params.train.lr, params.train.weight_decay, params.sampler.batch_size) == (3e-5, 0.01, 100)
+        assert len(params.runs) == 9 and len({params.run_seed(name) for name in params.runs}) == 3
+        assert set(params.sources.datasets) == {"wikiqa", "duorc", "newsqa", "natural-questions", "yahoo-answers-qa",
+                                                "entityquestions", "mrtydi", "mfaq", "mmarco", "squadshifts"}
+        assert all(source.max_pairs is None for source in params.sources.datasets.values())
+    if path.stem == "paper-labse":
+        assert (params.model.name, params.model.pooling) == ("sentence-transformers/LaBSE", "pooler")
+
+
+@pytest.mark.parametrize("path", PROFILE_FILES, ids=lambda p: p.stem)
+def test_profile_expands_its_dvc_grid(path, tmp_path):
+    """DVC itself resolves the root pipeline and the paper-sources pipeline with the profile as params.yaml."""
+    Repo.init(str(tmp_path), no_scm=True)
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    (tmp_path / "pipelines" / "paper").mkdir(parents=True)
+    shutil.copy(REPO / "pipelines" / "paper" / "dvc.yaml", tmp_path / "pipelines" / "paper" / "dvc.yaml")
+    raw = with_stand_ins(read_params_mapping(path))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    stages = {stage.addressing.split(":")[-1]: stage for stage in Repo(str(tmp_path)).index.stages}
+    for run in raw["runs"]:
+        assert {f"train@{run}", f"evaluate@{run}"} <= set(stages)
+    sources = sorted(name.removeprefix("source@") for name in stages if name.startswith("source@"))
+    assert sources == sorted(SPECS) and stages["models"].cmd == "hybrid-repro fetch-models"
+    if "sources" in raw:
+        # The pipeline spells out its sources and their output directory; a profile must agree with both.
+        assert set(raw["sources"]["datasets"]) <= set(sources)
+        for name in raw["sources"]["datasets"]:
+            stage = stages[f"source@{name}"]
+            assert stage.cmd == f"hybrid-repro source --source {name}"
+            assert [str(out) for out in stage.outs] == [f"{raw['sources']['out_dir']}/{name}"]
+        # And DVC plans the opt-in pipeline with this profile's params (a second or so; its code deps must exist).
+        (tmp_path / "hybrid_repro").symlink_to(REPO / "hybrid_repro", target_is_directory=True)
+        dry = subprocess.run([sys.executable, "-m", "dvc", "repro", "--dry", "pipelines/paper/dvc.yaml"],
+                             cwd=tmp_path, capture_output=True, text=True)
+        assert dry.returncode == 0, dry.stderr
+        assert all(f"source@{name}'" in dry.stdout for name in raw["sources"]["datasets"])

@@ -16,6 +16,7 @@ from hybrid_repro.config import Params
 from hybrid_repro.data.languages import SOURCE_LANGUAGE
 from hybrid_repro.data.source_corpus import write_source_corpus
 from hybrid_repro.data.synthetic import generate_corpus
+from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_dir
 
 XQUAD_SOURCE_LANGUAGE = "en"
@@ -25,6 +26,11 @@ XQUAD_DESCRIPTION = ("XQuAD questions with their answer sentence and a hard nega
 
 def run_data(params: Params) -> None:
     """Write the source corpus for ``params.data`` and ``params.seed``; the directory appears only when complete."""
+    if params.data.source == "paper":
+        # The paper's sources are fetched by pipelines/paper/dvc.yaml (source@NAME); turning their shards into
+        # the translate stage's input is the step still to build (docs/data.md, "Status").
+        raise HybridReproError("data.source 'paper': fetch the sources with `dvc repro pipelines/paper/dvc.yaml`; "
+                               "the root data stage cannot yet assemble them for translation (docs/data.md, Status)")
     started = time.perf_counter()
     if params.data.source == "xquad":
         summary = _write_xquad(params)
