@@ -117,7 +117,8 @@ COLUMNS = (
 )
 
 
-def _cell(value: float, key: str) -> str:
+def format_cell(value: float, key: str) -> str:
+    """A metric as the baseline tables print it: rank distance to 0.1, every other metric to 4 decimals."""
     return f"{value:.1f}" if key == "rank_distance" else f"{value:.4f}"
 
 
@@ -128,7 +129,7 @@ def _mean_rows(by_ranker: Mapping[str, Mapping]) -> list[str]:
         ("random (measured)", by_ranker["random"]["settings"]),
         ("random (expected)", {s: {"mean": m} for s, m in by_ranker["random"]["expected"].items()}),
     ):
-        cells = [_cell(means[setting]["mean"][key], key) for setting, key, _ in COLUMNS]
+        cells = [format_cell(means[setting]["mean"][key], key) for setting, key, _ in COLUMNS]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
     return rows
 

@@ -26,8 +26,8 @@ from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.ranking import embedding_scorer
 from hybrid_repro.evaluation.settings import check_embeddings, evaluate_score_rows
 from hybrid_repro.io import atomic_output_dir, atomic_output_file
-from hybrid_repro.stages.baselines import COLUMNS
-from hybrid_repro.stages.baselines import _cell as cell  # the same number formats as docs/baselines.md
+from hybrid_repro.paths import OutputPath
+from hybrid_repro.stages.baselines import COLUMNS, format_cell
 from hybrid_repro.stages.evaluate import FETCHED_DATASETS, LAREQA_DATA_DIR, summary_line, write_dataset_outputs
 
 DEFAULT_ZEROSHOT_PARAMS = Path("pipelines/me5-zeroshot/params.yaml")
@@ -45,8 +45,8 @@ class ZeroShotConfig(Section):
     threads: int = Field(0, ge=0)
     """torch intra-op threads; 0 keeps torch's default (one per core)."""
     cache_dir: Path = Path(".cache/embeddings")
-    out_dir: Path = Path("zeroshot")
-    doc_path: Path = Path("docs/me5-zeroshot.md")
+    out_dir: OutputPath = Path("zeroshot")
+    doc_path: OutputPath = Path("docs/me5-zeroshot.md")
 
 
 class ZeroShotParams(Section):
@@ -119,7 +119,7 @@ def render_zeroshot_markdown(results: Mapping[str, Mapping[str, Mapping]], confi
         lines += ["", f"## {name}", "", header, "|" + "---|" * (len(COLUMNS) + 1)]
         for candidate_text, metrics in by_text.items():
             means = metrics["settings"]
-            cells = [cell(means[setting]["mean"][key], key) for setting, key, _ in COLUMNS]
+            cells = [format_cell(means[setting]["mean"][key], key) for setting, key, _ in COLUMNS]
             lines.append(f"| {candidate_text} | " + " | ".join(cells) + " |")
         lines += ["", f"mAP per query language ({name}; Mo. / Cr. / Mul.):", "",
                   "| language | " + " | ".join(by_text) + " |", "|---|" + "---|" * len(by_text)]
