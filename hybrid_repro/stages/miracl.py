@@ -33,6 +33,7 @@ from hybrid_repro.evaluation.miracl_data import (COMMIT, OFFICIAL_DEV_QUERIES, P
                                                  fetch_miracl_language, load_miracl_language)
 from hybrid_repro.evaluation.runfile import write_run_file
 from hybrid_repro.io import atomic_output_dir, write_json
+from hybrid_repro.paths import OutputPath
 from hybrid_repro.stages.baselines import Bm25Params
 
 DEFAULT_MIRACL_PARAMS = Path("pipelines/miracl/params.yaml")
@@ -71,14 +72,14 @@ class MiraclConfig(Section):
     # Required, no default: the hub repositories change, so results are tied to a commit the user pins.
     topics_revision: Optional[str]
     corpus_revision: Optional[str]
-    data_dir: Path = Path("data/miracl")
+    data_dir: OutputPath = Path("data/miracl")
     models: dict[str, Path] = Field(default_factory=dict)
     """Run name -> model directory written by the train stage (e.g. ``models/hybrid``)."""
     max_corpus_passages: Optional[int] = Field(None, ge=1)
     encode: MiraclEncodeParams = MiraclEncodeParams()
     search: MiraclSearchParams = MiraclSearchParams()
     bm25: Bm25Params = Bm25Params()
-    out_dir: Path = Path("miracl")
+    out_dir: OutputPath = Path("miracl")
 
     @field_validator("topics_revision", "corpus_revision")
     @classmethod

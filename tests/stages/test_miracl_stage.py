@@ -4,6 +4,7 @@ search, metrics, BM25, report; resume after a kill; subset labels; parameter err
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,18 @@ from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.stages.miracl import (MiraclConfig, run_miracl_bm25, run_miracl_encode, run_miracl_evaluate,
                                         run_miracl_fetch, run_miracl_report)
 
+# Output paths in params must be relative to the working directory: run from pytest's base temporary folder.
+pytestmark = pytest.mark.usefixtures("in_basetemp")
+
 
 def make_config(tmp_path: Path, **overrides) -> MiraclConfig:
     values = dict(languages=[MIRACL_LANG], topics_revision=TOPICS_REVISION, corpus_revision=CORPUS_REVISION,
                   data_dir=tmp_path / "data", models={"tiny": tmp_path / "models" / "tiny"},
                   out_dir=tmp_path / "miracl",
                   encode={"shard_size": 40, "batch_size": 16}, search={"chunk_size": 33, "device": "cpu"})
-    return MiraclConfig.model_validate({**values, **overrides})
+    values = {**values, **overrides}
+    values.update({key: os.path.relpath(values[key]) for key in ("data_dir", "out_dir")})
+    return MiraclConfig.model_validate(values)
 
 
 def save_tiny_encoder(directory: Path, corpus: list[str]) -> None:
@@ -124,6 +130,7 @@ def test_stale_embeddings_and_bad_parameters_are_clear_errors(tmp_path, miracl_m
 
 
 def test_committed_params_need_pinned_revisions(tmp_path):
-    result = CliRunner().invoke(cli, ["miracl-report", "--params", "pipelines/miracl/params.yaml"])
+    params = Path(__file__).resolve().parents[2] / "pipelines" / "miracl" / "params.yaml"
+    result = CliRunner().invoke(cli, ["miracl-report", "--params", str(params)])
     assert result.exit_code == 2
     assert "miracl.topics_revision: required: the full 40-hex commit hash" in result.output
