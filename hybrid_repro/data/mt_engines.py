@@ -10,13 +10,13 @@ on first use, and report how many sources were cut at ``max_input_tokens``.
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from hybrid_repro.data.mt_families import ModelFamily, missing_target_tokens
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.io import atomic_output_dir
 
 
 @dataclass(frozen=True)
@@ -158,21 +158,19 @@ class CTranslate2Engine(TransformersEngine):
 
     def convert(self) -> Path:
         """Convert the checkpoint at its pinned revision unless a finished conversion exists; return
-        its directory. The conversion is written beside the target and renamed into place when done."""
+        its directory, which appears (atomically) only when the conversion is complete."""
         target = self.converted_path()
         if (target / "model.bin").exists():
             return target
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
         try:
-            _converter_class()(self.model_name, revision=self.revision).convert(str(staging), force=True)
+            with atomic_output_dir(target) as tmp:
+                _converter_class()(self.model_name, revision=self.revision).convert(str(tmp), force=True)
         except (OSError, ValueError, NotImplementedError, KeyError) as exc:
-            shutil.rmtree(staging, ignore_errors=True)
+            # The converter's own errors for a bad name, revision, architecture or network.
             raise HybridReproError(
                 f"CTranslate2 cannot convert {self.model_name}@{self.revision}: {exc} (check the name, revision and "
                 "network access, or use translate.engine: transformers)"
             ) from exc
-        staging.replace(target)
         return target
 
     def translate_batch(self, sentences: Sequence[str], source_lang: str, target_lang: str) -> tuple[list[str], int]:

@@ -36,7 +36,7 @@ from typing import Any, Iterator, Mapping
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.download import MIRROR_ENV, copy_hashing, fetch_url, resolve_mirror
-from hybrid_repro.io import atomic_output_dir, read_json, write_json
+from hybrid_repro.io import atomic_output_dir, read_json, read_text, write_json
 
 HUB = "https://huggingface.co"
 TOPICS_REPO = "miracl/miracl"
@@ -251,12 +251,7 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 
 def _lines(path: Path) -> list[str]:
-    try:
-        return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except FileNotFoundError as exc:
-        raise HybridReproError(f"missing file {path}: run the MIRACL fetch stage for this language") from exc
-    except UnicodeDecodeError as exc:
-        raise HybridReproError(f"{path} is not UTF-8 text (corrupt?): {exc}") from exc
+    return [line for line in read_text(path).splitlines() if line.strip()]
 
 
 @dataclass(frozen=True)
