@@ -45,9 +45,9 @@ from transformers import AutoTokenizer, BertConfig, BertModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.eval_speed import machine  # noqa: E402
 from benchmarks.measure_pipeline import cpu_ticks  # noqa: E402
 from hybrid_repro.config import params_from_dict  # noqa: E402
-from hybrid_repro.envinfo import environment_summary  # noqa: E402
 from hybrid_repro.evaluation.lareqa import load_lareqa  # noqa: E402
 from hybrid_repro.modeling.encoder import Encoder  # noqa: E402
 from hybrid_repro.stages.train import run_train  # noqa: E402
@@ -74,13 +74,6 @@ def profile_params(model_dir: Path, steps: int) -> dict:
     raw["model"]["path"] = str(model_dir)
     raw["train"].update({"max_steps": steps, "eval_every": steps, "checkpoint_every": steps})
     return raw
-
-
-def cpu_model() -> str:
-    """The processor's name from /proc/cpuinfo ("unknown" where there is none)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
 def core_share(cpu_s: float, wall_s: float) -> float:
@@ -190,7 +183,7 @@ def main() -> None:
     report = {
         "benchmark": "one me5-xquad run on this machine: training steps (real train stage) and MLQA-R encoding",
         "model": "BERT of multilingual-e5-small's shape, random weights, real me5 tokenizer",
-        "machine": {**environment_summary(), "cpu_model": cpu_model(), "cpu_cores": torch.get_num_threads(),
+        "machine": {**machine(), "cpu_cores": torch.get_num_threads(),
                     "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
         "training": training,
         "encoding": encoding,
