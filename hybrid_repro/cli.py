@@ -205,9 +205,7 @@ def baselines(params_path: Path) -> None:
     run_baselines(load_baselines_params(params_path))
 
 
-miracl_params_option = click.option(
-    "--params", "params_path", type=click.Path(dir_okay=False, path_type=Path), show_default=True,
-    default=Path("pipelines/miracl/params.yaml"), help="Parameters file of the MIRACL pipeline.")
+miracl_params_option = pipeline_params_option("pipelines/miracl/params.yaml", "MIRACL")
 miracl_lang_option = click.option("--lang", required=True, help="MIRACL language code from miracl.languages.")
 miracl_run_option = click.option("--run", "run_name", required=True, help="Run name from miracl.models.")
 

@@ -83,6 +83,14 @@ def model_family(backend: str) -> ModelFamily:
     return FAMILIES[backend]
 
 
+def translation_model_name(backend: str, model_name: str | None) -> str | None:
+    """The checkpoint a neural backend translates with: ``model_name`` when set, else the family's default
+    (None for a backend without one, or for the lexicon and parallel backends, which use no model)."""
+    if model_name or backend not in FAMILIES:
+        return model_name
+    return FAMILIES[backend].default_model
+
+
 def missing_target_tokens(family: ModelFamily, tokenizer: Any, targets: list[str]) -> list[str]:
     """The target tokens of ``targets`` that ``tokenizer`` does not hold as a single known token."""
     missing = []

@@ -24,7 +24,8 @@ from typing import Any
 
 from hybrid_repro.data.jsonl import read_jsonl, write_jsonl
 from hybrid_repro.data.source_corpus import MANIFEST, verify_files
-from hybrid_repro.data.translated_corpus import LanguagePlan, language_counts
+from hybrid_repro.data.translated_corpus import LanguagePlan, dataset_summary, language_counts
+from hybrid_repro.data.translated_manifest import manifest_files
 from hybrid_repro.data.xquad import ParallelCorpus
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import read_json, sha256_file, write_json
@@ -80,12 +81,6 @@ class ParallelSource:
         return tuple(self.manifest["languages"])
 
 
-def is_parallel_source(source_dir: Path) -> bool:
-    """Whether ``source_dir`` holds a parallel corpus (its manifest says ``kind: parallel``)."""
-    manifest = Path(source_dir) / MANIFEST
-    return manifest.is_file() and read_json(manifest).get("kind") == KIND
-
-
 def read_parallel_source(source_dir: Path) -> ParallelSource:
     """Read and verify a parallel ``source_dir``; a missing, corrupt or empty part is a HybridReproError."""
     source_dir = Path(source_dir)
@@ -130,10 +125,9 @@ def write_passthrough(out_dir: Path, source: ParallelSource, plan: LanguagePlan,
         "seed": seed,
         "languages": {"source": plan.source, "train": list(plan.train), "eval": [], "eval_only": [],
                       "low_resource": {}},
-        "datasets": {name: {k: v for k, v in info.items() if k in ("multilingual", "query_style", "description")}
-                     for name, info in source.manifest["datasets"].items()},
+        "datasets": dataset_summary(source.manifest),
         "counts": {"train": language_counts(train), "val": language_counts(val), "eval": {}},
-        "files": {name: sha256_file(out_dir / name) for name in ("train.jsonl", "val.jsonl")},
+        "files": manifest_files(out_dir),
     }
-    write_json(out_dir / "manifest.json", manifest)
+    write_json(out_dir / MANIFEST, manifest)
     return manifest

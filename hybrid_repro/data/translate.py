@@ -20,7 +20,7 @@ from hybrid_repro.config import TranslateConfig
 from hybrid_repro.data.languages import LanguageSpec, known_languages, language, render_name, render_number
 from hybrid_repro.data.lexicon import Lexicon
 from hybrid_repro.data.mt_engines import CTranslate2Engine, Decoding, TransformersEngine
-from hybrid_repro.data.mt_families import model_family
+from hybrid_repro.data.mt_families import model_family, translation_model_name
 from hybrid_repro.data.neural_translate import NeuralTranslator
 from hybrid_repro.data.translation_cache import TranslationCache
 from hybrid_repro.errors import HybridReproError
@@ -124,7 +124,7 @@ def _place_verb(tokens: list[tuple[str, str]], word_order: str) -> list[tuple[st
 def build_neural_translator(config: TranslateConfig, progress: bool = True) -> NeuralTranslator:
     """The nllb / m2m100 / marian translator of ``config``: engine, decoding settings and cache."""
     family = model_family(config.backend)
-    model_name = config.model_name or family.default_model
+    model_name = translation_model_name(config.backend, config.model_name)
     if model_name is None:
         raise HybridReproError(f"translate.backend {config.backend!r} needs translate.model_name")
     revision = config.model_revision or ""

@@ -202,6 +202,13 @@ def language_counts(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return {dataset: dict(per_lang) for dataset, per_lang in counts.items()}
 
 
+def dataset_summary(source_manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the translated manifest records of each source dataset: its language coverage, query style and
+    description."""
+    return {name: {key: value for key, value in info.items() if key in ("multilingual", "query_style", "description")}
+            for name, info in source_manifest["datasets"].items()}
+
+
 def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguagePlan, translator: Translator,
                             seed: int, backend: dict[str, Any]) -> dict[str, Any]:
     """Translate ``source`` for ``plan`` and write every output file under ``out_dir``; return the manifest."""
@@ -236,8 +243,7 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
         "seed": seed,
         "languages": {"source": plan.source, "train": list(plan.train), "eval": list(plan.eval),
                       "eval_only": list(plan.eval_only), "low_resource": plan.low_resource},
-        "datasets": {name: {k: v for k, v in info.items() if k in ("multilingual", "query_style", "description")}
-                     for name, info in source.manifest["datasets"].items()},
+        "datasets": dataset_summary(source.manifest),
         "counts": {
             "train": language_counts(train),
             "val": language_counts(val),

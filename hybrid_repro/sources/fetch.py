@@ -11,17 +11,15 @@ checksum mismatch, a truncated or corrupt file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.evaluation.download import copy_hashing
+from hybrid_repro.evaluation.download import DOWNLOAD_TIMEOUT_S, copy_hashing
 
 T = TypeVar("T")
-DOWNLOAD_TIMEOUT_S = 60
 
 
 def configure_hub_environment(cache_dir: Path, offline: bool) -> None:
@@ -61,7 +59,7 @@ def download_model_snapshot(repo: str, revision: str) -> Path:
 def download_url(url: str, target: Path) -> str:
     """Download ``url`` into ``target``; return its sha256 (the network boundary)."""
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-        return copy_hashing(response, target, hashlib.sha256())
+        return copy_hashing(response, target)
 
 
 # Exceptions are recognised by class name anywhere in their hierarchy, so that this module needs no

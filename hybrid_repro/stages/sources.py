@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 from hybrid_repro.config import Params, SourceConfig, SourcesConfig
+from hybrid_repro.data.mt_families import translation_model_name
 from hybrid_repro.sources import fetch as source_fetch
 from hybrid_repro.sources.files import read_entityquestions, read_mmarco
 from hybrid_repro.sources.shards import write_source
@@ -94,7 +95,8 @@ def run_fetch_models(params: Params) -> dict[str, Any]:
     """Download the translation model and the encoder at their pinned commits into the hub cache
     (``sources.cache_dir``) and record them in ``<sources.out_dir>/models.json``; return the record."""
     sources = sources_of(params)
-    wanted = [("translate.model_revision", params.translate.model_name, params.translate.model_revision),
+    translation_model = translation_model_name(params.translate.backend, params.translate.model_name)
+    wanted = [("translate.model_revision", translation_model, params.translate.model_revision),
               ("model.revision", params.model.name if params.model.source == "hub" else None, params.model.revision)]
     record = {}
     for key, repo, revision in wanted:
