@@ -5,8 +5,9 @@ batches of ``train.max_steps`` steps with the run's sampler, exactly as training
 (query, passage column) pairs whose passage holds the query's answer: the answer's translation as another
 triplet's hard negative, or the same passage. Passage identity is the passage's source-language text
 (every sentence of the synthetic corpus is unique), so the same measurement applies to corpora written
-before passages carried ``positive_id``/``negative_id``. ``left_in_loss`` counts the pairs the loss still
-sees after the trainer's mask (``TripletTexts.loss_ids`` fed to the reference's exclusion rule): it must be 0.
+before passages carried ``positive_id``/``negative_id``. Pairs are counted among the hard-negative columns
+(``positives_as_negatives: false``, Eq. 1); that the loss drops exactly these columns is tested in
+``tests/training/test_triplets.py`` against a hand computation.
 
 Usage (repository root, inside the virtual environment; the data and translate stages must have run):
     python benchmarks/false_negatives.py [--data data/translated] [--out benchmarks/false_negatives_demo.json]
@@ -20,15 +21,12 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hybrid_repro.config import load_params  # noqa: E402
 from hybrid_repro.data.jsonl import read_jsonl  # noqa: E402
 from hybrid_repro.io import read_json, write_json  # noqa: E402
-from hybrid_repro.kernels.infonce_reference import _forward_exclusions  # noqa: E402
-from hybrid_repro.training.sampler import HybridBatchSampler  # noqa: E402
+from hybrid_repro.stages.train import run_sampler  # noqa: E402
 from hybrid_repro.training.triplets import TrainingExample, TripletLookup  # noqa: E402
 
 
@@ -39,25 +37,11 @@ def examples_with_text_identities(path: Path, source: str) -> list[TrainingExamp
             for record in read_jsonl(path)]
 
 
-def left_in_loss(query_ids: torch.Tensor, passage_ids: torch.Tensor) -> int:
-    """Pairs (row, column other than the row's positive) holding the row's answer that the mask keeps."""
-    batch = query_ids.shape[0]
-    labels = torch.arange(batch)
-    excluded = _forward_exclusions(labels, passage_ids.shape[0], query_ids, passage_ids, False)
-    answers = (query_ids[:, None] == passage_ids[None, :]) & (torch.arange(passage_ids.shape[0])[None, :]
-                                                              != labels[:, None])
-    return int((answers & ~excluded).sum())
-
-
 def measure_run(examples, lookup, params, run_name: str) -> dict:
-    run = params.run(run_name)
-    sampler = HybridBatchSampler([e.meta() for e in examples], batch_size=params.sampler.batch_size,
-                                 mono_probability=run.mono_probability,
-                                 train_languages=params.translate.train_languages,
-                                 dataset_mixing=params.sampler.dataset_mixing, seed=params.run_seed(run_name))
+    sampler = run_sampler(params, run_name, [e.meta() for e in examples])
     batches = itertools.islice((b for epoch in itertools.count() for b in sampler.epoch_batches(epoch)),
                                params.train.max_steps)
-    pairs = translations = with_any = left = total = 0
+    pairs = translations = with_any = total = 0
     for batch in batches:
         texts = lookup(batch)
         found = texts.false_negatives(positives_as_negatives=False)
@@ -67,9 +51,8 @@ def measure_run(examples, lookup, params, run_name: str) -> dict:
         answer_language = {texts.positive_ids[i]: item.passage_lang for i, item in enumerate(batch.items)}
         translations += sum(1 for item, identity in zip(batch.items, texts.negative_ids)
                             if identity in answer_language and answer_language[identity] != item.passage_lang)
-        left += left_in_loss(*texts.loss_ids(torch.device("cpu")))
     return {"batches": total, "false_negative_pairs": pairs, "of_which_translations": translations,
-            "batches_with_false_negatives": with_any, "left_in_loss_after_masking": left}
+            "batches_with_false_negatives": with_any}
 
 
 def main() -> None:

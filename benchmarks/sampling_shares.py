@@ -22,12 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hybrid_repro.config import load_params  # noqa: E402
 from hybrid_repro.io import write_json  # noqa: E402
-from hybrid_repro.training.sampler import HybridBatchSampler  # noqa: E402
+from hybrid_repro.stages.train import run_sampler  # noqa: E402
+from hybrid_repro.training.composition import shares  # noqa: E402
 from hybrid_repro.training.triplets import read_training_examples  # noqa: E402
-
-
-def _shares(counts: Counter, total: int) -> dict[str, float]:
-    return {key: round(count / total, 4) for key, count in sorted(counts.items())}
 
 
 def main() -> None:
@@ -40,10 +37,7 @@ def main() -> None:
     result = {"epochs": args.epochs, "training_examples": len(examples), "batch_size": params.sampler.batch_size,
               "train_languages": list(params.translate.train_languages), "runs": {}}
     for name in params.runs:
-        sampler = HybridBatchSampler(examples, batch_size=params.sampler.batch_size,
-                                     mono_probability=params.run(name).mono_probability,
-                                     train_languages=params.translate.train_languages,
-                                     dataset_mixing=params.sampler.dataset_mixing, seed=params.run_seed(name))
+        sampler = run_sampler(params, name, examples)
         per_epoch, languages, datasets = [], Counter(), Counter()
         for epoch in range(args.epochs):
             batches = sampler.epoch_batches(epoch)
@@ -58,8 +52,8 @@ def main() -> None:
                                   "max": max(per_epoch)},
             "share_of_examples_used_per_epoch": round(total * params.sampler.batch_size / args.epochs / len(examples), 4),
             "monolingual_share": round(n_mono / total, 4),
-            "monolingual_languages": _shares(languages, n_mono) if n_mono else {},
-            "datasets": _shares(datasets, total),
+            "monolingual_languages": shares(languages, n_mono) if n_mono else {},
+            "datasets": shares(datasets, total),
         }
     write_json(args.out, result)
     print(json.dumps(result, indent=2))

@@ -9,7 +9,7 @@ checksums and the recorded language set tell them apart from the real outputs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import read_json, sha256_file
@@ -56,9 +56,18 @@ def _check_files(data_dir: Path, manifest: dict[str, Any], names: Iterable[str])
                                    f"(cut, duplicated or edited): {RERUN}")
 
 
-def verify_training_data(data_dir: Path, train_languages: Sequence[str]) -> str:
+class VerifiedTrainingData(NamedTuple):
+    """What the train stage learns from the manifest after checking the two splits against it."""
+
+    source_language: str
+    """The corpus's source language: the default validation language."""
+    sha256: tuple[str, str]
+    """The checked sha256 of ``train.jsonl`` and ``val.jsonl`` (part of the checkpoint fingerprint)."""
+
+
+def verify_training_data(data_dir: Path, train_languages: Sequence[str]) -> VerifiedTrainingData:
     """Check that ``train.jsonl`` and ``val.jsonl`` are exactly what the translate stage wrote for
-    ``train_languages``; return the corpus's source language (the default validation language)."""
+    ``train_languages``."""
     data_dir = Path(data_dir)
     manifest = read_manifest(data_dir)
     _check_languages(manifest, "train", train_languages, data_dir)
@@ -66,7 +75,7 @@ def verify_training_data(data_dir: Path, train_languages: Sequence[str]) -> str:
     source = manifest["languages"].get("source")
     if not isinstance(source, str) or source not in train_languages:
         raise HybridReproError(f"{data_dir / MANIFEST} names no source language among the training languages: {RERUN}")
-    return source
+    return VerifiedTrainingData(source, (manifest["files"]["train.jsonl"], manifest["files"]["val.jsonl"]))
 
 
 def verify_eval_dataset(data_dir: Path, dataset: str, eval_languages: Sequence[str]) -> None:

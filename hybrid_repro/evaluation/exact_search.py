@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.evaluation.ranking import default_device
 
 
 @dataclass
@@ -97,6 +98,4 @@ def exact_search(
 
 def resolve_device(device: str) -> torch.device:
     """``auto``: CUDA when available, else CPU; otherwise the named device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return default_device() if device == "auto" else torch.device(device)

