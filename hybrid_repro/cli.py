@@ -16,6 +16,7 @@ import click
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.stages.base_model import DEFAULT_BASE_MODEL_DIR  # a light import: the stage loads transformers lazily
+from hybrid_repro.stages.check import CHECK_OUTPUT
 
 params_option = click.option(
     "--params",
@@ -79,14 +80,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @params_option
 @click.option("--dvc-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("dvc.yaml"),
               show_default=True, help="Pipeline whose stage params must exist in the params file.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=CHECK_OUTPUT, show_default=True,
+              help="Marker written when the check passes (each pipeline has its own).")
 @friendly_errors
-def check(params_path: Path, dvc_file: Path) -> None:
+def check(params_path: Path, dvc_file: Path, out: Path) -> None:
     """Stage `check`: validate every section of params and the params keys of every dvc.yaml stage."""
-    from hybrid_repro.stages.check import CHECK_OUTPUT, run_check
+    from hybrid_repro.stages.check import run_check
 
-    params = run_check(params_path, dvc_file)
+    params = run_check(params_path, dvc_file, out)
     click.echo(f"check: {params_path} (profile {params.profile}, runs {', '.join(params.runs)}) and {dvc_file} "
-               f"are valid; wrote {CHECK_OUTPUT}")
+               f"are valid; wrote {out}")
 
 
 @cli.command()
@@ -138,6 +141,18 @@ def evaluate(params_path: Path, run_name: str) -> None:
     from hybrid_repro.stages.evaluate import run_evaluate
 
     run_evaluate(params, run_name)
+
+
+@cli.command("evaluate-base")
+@params_option
+@friendly_errors
+def evaluate_base(params_path: Path) -> None:
+    """Stage `evaluate-base`: the unchanged encoder (params.model), evaluated like a run into report.baseline_results."""
+    params = _params(params_path)
+    _hub_environment(params, offline=True)
+    from hybrid_repro.stages.evaluate import run_evaluate_base
+
+    run_evaluate_base(params)
 
 
 @cli.command()

@@ -163,11 +163,14 @@ def _paper_note(datasets: Sequence[str]) -> list[str]:
 
 
 def render_markdown(groups: Sequence[RunGroup], datasets: Sequence[str], comparisons: Sequence[Comparison],
-                    *, level: float, alpha_sweep: str | None) -> str:
-    """The whole report; ``alpha_sweep`` is the file name of the alpha-sweep plot, if one was drawn."""
+                    *, level: float, alpha_sweep: str | None, pending: Sequence[str] = ()) -> str:
+    """The whole report; ``alpha_sweep`` is the file name of the alpha-sweep plot, if one was drawn; ``pending``
+    names the runs of the grid that have no results yet (stated at the top: the tables cover the others)."""
     marks = significance_marks(comparisons, level)
     parts = [
         "# Results", "",
+        *([f"**Partial grid.** Not run yet: {', '.join(pending)}. Every table, test and plot below covers only "
+           "the finished runs (the seeds column counts them).", ""] if pending else []),
         "Runs are grouped by batch strategy (and α for hybrid). " + _spread_note(groups), "",
         "## Mean mAP (macro-averaged over query languages; Cr.: first over target languages)", "",
         summary_table(groups, datasets, MAP_COLUMNS, 3, paper=("1", 3), marks=marks), "",

@@ -78,11 +78,23 @@ def _label(strategy: str, alpha: float | None) -> str:
     return strategy if alpha is None else f"{strategy} α={alpha:g}"
 
 
+def pending_runs(params: Params) -> list[str]:
+    """Runs of ``params`` without results for every dataset of ``evaluate.datasets`` yet (a grid is finished
+    over several sittings; the report covers the finished runs and names these)."""
+    return [name for name in params.runs
+            if not all((params.evaluate.out_dir / name / ds / "metrics.json").is_file() for ds in params.evaluate.datasets)]
+
+
 def strategy_groups(params: Params) -> list[RunGroup]:
-    """The runs of ``params`` grouped by (strategy, alpha): baselines first, then hybrid by alpha."""
+    """The finished runs of ``params`` grouped by (strategy, alpha): baselines first, then hybrid by alpha."""
+    pending = pending_runs(params)
+    if len(pending) == len(params.runs):
+        raise HybridReproError(f"no run has results in {params.evaluate.out_dir} yet: evaluate at least one of "
+                               f"{', '.join(params.runs)} (`hybrid-repro evaluate --run NAME`) before the report")
     members: dict[tuple[str, float | None], list[str]] = {}
     for name, run in params.runs.items():
-        members.setdefault((run.strategy, run.alpha), []).append(name)
+        if name not in pending:
+            members.setdefault((run.strategy, run.alpha), []).append(name)
     groups = []
     for (strategy, alpha), runs in sorted(members.items(), key=lambda item: (
             STRATEGY_ORDER.index(item[0][0]), item[0][1] or 0.0)):

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from hybrid_repro.cli import cli
 
-COMMANDS = ["check", "data", "translate", "train", "evaluate", "report", "env"]
+COMMANDS = ["check", "data", "translate", "train", "evaluate", "evaluate-base", "report", "env"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -44,3 +44,15 @@ def test_env_prints_versions():
     assert result.exit_code == 0
     for key in ("python", "torch", "triton", "transformers", "dvc", "device", "git_revision"):
         assert f"{key}:" in result.output
+
+
+def test_check_writes_the_marker_the_pipeline_names(tmp_path, monkeypatch):
+    """Each pipeline has its own check marker (two pipelines may not share an output)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check", "--params", str(root / "profiles" / "me5-xquad.yaml"), "--dvc-file",
+                                      str(root / "pipelines" / "me5-xquad" / "dvc.yaml"), "--out", "marks/me5.ok"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "marks" / "me5.ok").is_file() and not (tmp_path / ".check").exists()

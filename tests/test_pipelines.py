@@ -46,11 +46,13 @@ def test_kernel_benchmark_is_opt_in():
     assert kernel["outs"] == [{"benchmarks/kernel": {"cache": False}}]
 
 
-def _locked_pipeline(stage: str) -> bool:
-    """Whether the pipeline of a `dvc status` stage name (``train@x-y``, ``pipelines/lareqa/dvc.yaml:fetch@x``)
-    has a committed dvc.lock; the opt-in kernel pipeline has none."""
-    dvc_file = ROOT / stage.split(":")[0] if ":" in stage else ROOT / "dvc.yaml"
-    return (dvc_file.parent / "dvc.lock").is_file()
+def _locked_stage(stage: str) -> bool:
+    """Whether a `dvc status` stage name (``train@x-y``, ``pipelines/lareqa/dvc.yaml:fetch@x``) has an entry in its
+    pipeline's committed dvc.lock: the opt-in kernel pipeline has no lock, and a grid finished over several
+    sittings (pipelines/me5-xquad) locks only the runs that have run."""
+    dvc_file, _, name = stage.rpartition(":")
+    lock = (ROOT / dvc_file).parent / "dvc.lock" if dvc_file else ROOT / "dvc.lock"
+    return lock.is_file() and name in (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
 
 
 def test_dvc_lock_records_the_current_code():
@@ -64,7 +66,7 @@ def test_dvc_lock_records_the_current_code():
     assert result.returncode == 0, result.stderr
     stale = sorted(
         f"{stage}: {path} {state}"
-        for stage, changes in json.loads(result.stdout).items() if _locked_pipeline(stage)
+        for stage, changes in json.loads(result.stdout).items() if _locked_stage(stage)
         for change in changes if isinstance(change, dict)
         for path, state in change.get("changed deps", {}).items() if path.split("/")[0] in ("hybrid_repro", "kernels"))
     assert not stale, ("dvc.lock is stale for code: re-run the stages (or `dvc commit` them once their outputs are "
@@ -78,3 +80,27 @@ def test_miracl_pipeline_is_opt_in_and_resumable():
     # persist: DVC must not delete finished shards before re-running an interrupted encoding.
     assert miracl["encode"]["outs"] == [{"miracl/embeddings/${item.run}/${item.lang}": {"persist": True}}]
     assert set(miracl["encode"]["matrix"]) == {"run", "lang"} and miracl["fetch"]["foreach"] == "${miracl.languages}"
+
+
+def _outs(stage: dict) -> list[str]:
+    return [next(iter(out)) if isinstance(out, dict) else out for out in stage.get("do", stage).get("outs", [])]
+
+
+def test_me5_xquad_pipeline_reads_its_profile_and_writes_where_the_profile_says():
+    """The pipeline names its outputs; the stages write where profiles/me5-xquad.yaml says: the two must agree."""
+    from hybrid_repro.config import load_params
+
+    params = load_params(ROOT / "profiles/me5-xquad.yaml")
+    stages = yaml.safe_load((ROOT / "pipelines/me5-xquad/dvc.yaml").read_text())["stages"]
+    assert all("--params profiles/me5-xquad.yaml" in stage.get("do", stage)["cmd"] for stage in stages.values())
+    train = params.train
+    assert _outs(stages["data"]) == [str(params.data.out_dir)]
+    assert _outs(stages["translate"]) == [str(params.translate.out_dir)]
+    assert [next(iter(m)) for m in stages["translate"]["metrics"]] == [str(params.translate.metrics_path)]
+    assert _outs(stages["train"]) == [f"{train.model_dir}/${{key}}", f"{train.metrics_dir}/${{key}}",
+                                      f"{train.checkpoint_dir}/${{key}}"]
+    assert _outs(stages["evaluate"]) == [f"{params.evaluate.out_dir}/${{key}}"]
+    assert _outs(stages["evaluate-base"]) == [str(params.report.baseline_results)]
+    assert params.report.baseline_results.parent == params.evaluate.out_dir  # under the report stage's dependency
+    assert _outs(stages["report"]) == [str(params.report.out_dir)]
+    assert "experiments/me5-xquad/results" in stages["report"]["deps"]

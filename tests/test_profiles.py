@@ -14,6 +14,7 @@ from dvc.repo import Repo
 from hybrid_repro.sources.specs import SPECS
 from hybrid_repro.config import PROFILES, load_params, params_from_dict, read_params_mapping
 from hybrid_repro.errors import HybridReproError
+from tiny_bert import tiny_local_bert
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE_FILES = sorted((REPO / "profiles").glob("*.yaml"))
@@ -42,20 +43,6 @@ def test_params_yaml_is_the_demo_profile():
     assert (REPO / "params.yaml").read_text() == (REPO / "profiles" / "demo.yaml").read_text()
 
 
-def tiny_local_bert(directory: Path, corpus: list[str]) -> Path:
-    """A two-layer BERT and a tokenizer learned from ``corpus``, saved as a checkpoint directory: me5's stand-in."""
-    from transformers import BertConfig, BertModel
-
-    from hybrid_repro.modeling.tokenizer import build_bpe_tokenizer
-
-    tokenizer = build_bpe_tokenizer(["query: ", "passage: ", *corpus], vocab_size=300, model_max_length=128)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id)
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
 def test_me5_xquad_profile_runs_its_data_stages_and_a_training_step_offline(tmp_path: Path, monkeypatch):
     """The profile's own settings on fixture XQuAD files: fetch (mirror), parallel corpus, pass-through, one step."""
     from xquad_fixture import LANGUAGES, write_xquad_mirror
@@ -75,8 +62,9 @@ def test_me5_xquad_profile_runs_its_data_stages_and_a_training_step_offline(tmp_
     run_data(params_from_dict(raw))
     run_translate(params_from_dict(raw))
 
-    train = read_jsonl(tmp_path / "data" / "translated" / "train.jsonl")
-    val = read_jsonl(tmp_path / "data" / "translated" / "val.jsonl")
+    out = tmp_path / "experiments" / "me5-xquad"
+    train = read_jsonl(out / "data" / "translated" / "train.jsonl")
+    val = read_jsonl(out / "data" / "translated" / "val.jsonl")
     assert len(train) == 12 and len(val) == 4  # 4 articles x 4 questions, one article held out
     assert all(set(record["texts"]) == set(LANGUAGES) for record in train)
     assert all(set(record["texts"]) == {"en"} for record in val)
@@ -86,9 +74,9 @@ def test_me5_xquad_profile_runs_its_data_stages_and_a_training_step_offline(tmp_
     params = params_from_dict(raw)
     run_name = "hybrid-seed1"
     run_train(params, run_name, progress_bar=False)
-    summary = yaml.safe_load((tmp_path / "metrics" / "train" / f"{run_name}.json").read_text())
+    summary = yaml.safe_load((out / "metrics" / "train" / f"{run_name}.json").read_text())
     assert summary["steps"] == 1 and summary["best_val_loss"] > 0
-    assert (tmp_path / "models" / run_name / "encoder.json").is_file()
+    assert (out / "models" / run_name / "encoder.json").is_file()
 
 
 @pytest.mark.parametrize("path", PAPER_PROFILES, ids=lambda p: p.stem)

@@ -1,4 +1,5 @@
-"""Stage ``evaluate@RUN``: zero-shot LAReQA evaluation (Mo., Cr., Mul.) of one trained run.
+"""Stage ``evaluate@RUN``: zero-shot LAReQA evaluation (Mo., Cr., Mul.) of one trained run; stage
+``evaluate-base``: the same for the unchanged encoder every run starts from (the report's zero-shot row).
 
 For each dataset in ``params.evaluate.datasets`` the stage loads its language files, encodes
 questions and candidates with the run's encoder (through the embedding cache in
@@ -120,20 +121,48 @@ def load_run_encoder(model_dir: Path):
 
 def run_evaluate(params: Params, run_name: str) -> None:
     """Evaluate run ``run_name`` on every dataset of ``params.evaluate`` and write its results."""
-    started = time.perf_counter()
     params.run(run_name)
-    config = params.evaluate
     model_dir = params.train.model_dir / run_name
     if not model_dir.is_dir():
         raise HybridReproError(
             f"no trained model for run {run_name!r} at {model_dir}: run `hybrid-repro train --run {run_name}` "
             f"(or `dvc repro train@{run_name}`) first"
         )
-    directories = {name: dataset_directory(params, name) for name in config.datasets}
-    encoder = load_run_encoder(model_dir)
+    directories = dataset_directories(params)
+    evaluate_encoder(params, load_run_encoder(model_dir), directories, params.evaluate.out_dir / run_name,
+                     run_tag=run_name)
+
+
+def run_evaluate_base(params: Params) -> None:
+    """Evaluate the unchanged encoder of ``params.model`` (what every run starts from) like a trained run, into
+    ``params.report.baseline_results``: the report's zero-shot row, encoded with the runs' exact settings."""
+    out_dir = params.report.baseline_results
+    if out_dir is None:
+        raise HybridReproError("report.baseline_results is null: set it to the directory the unchanged encoder's "
+                               "results go to (under evaluate.out_dir) before running `hybrid-repro evaluate-base`")
+    if params.model.source == "scratch":
+        raise HybridReproError("model.source 'scratch' has no pretrained encoder to evaluate unchanged: "
+                               "`hybrid-repro evaluate-base` needs model.source 'hub' or 'local'")
+    directories = dataset_directories(params)
+    from hybrid_repro.modeling.encoder import Encoder
+
+    # The run tag (TREC files, metrics "run") is the directory's name, a word; the label is the report's.
+    evaluate_encoder(params, Encoder.build(params.model, None, seed=params.seed), directories, out_dir,
+                     run_tag=out_dir.name)
+
+
+def dataset_directories(params: Params) -> dict[str, Path]:
+    """Every dataset of ``params.evaluate``, verified, before any encoding starts."""
+    return {name: dataset_directory(params, name) for name in params.evaluate.datasets}
+
+
+def evaluate_encoder(params: Params, encoder, directories: Mapping[str, Path], out_dir: Path, *, run_tag: str) -> None:
+    """Encode, rank and score every dataset in ``directories`` with ``encoder``; write ``out_dir`` atomically."""
+    started = time.perf_counter()
+    config = params.evaluate
     encoding = dataclasses.asdict(encoder.settings)
     lines = []
-    with atomic_output_dir(config.out_dir / run_name) as out:
+    with atomic_output_dir(out_dir) as out:
         for name, directory in directories.items():
             dataset = load_lareqa(directory, candidate_text=config.candidate_text, name=name)
             encoded = encode_dataset(
@@ -143,11 +172,11 @@ def run_evaluate(params: Params, run_name: str) -> None:
             scorer = embedding_scorer(encoded.queries, encoded.candidates)
             result = evaluate_score_rows(dataset, scorer)
             extra = {
-                "run": run_name,
+                "run": run_tag,
                 "model_fingerprint": encoded.settings["fingerprint"],
                 "encoding": encoded.settings,
                 "embedding_cache_hits": encoded.cache_hits,
             }
-            metrics = write_dataset_outputs(out / name, result, scorer, extra, run_tag=run_name)
-            lines.append(summary_line(f"evaluate {run_name} {name}", metrics))
-    print("\n".join(lines) + f"\n(wrote {config.out_dir / run_name} in {time.perf_counter() - started:.1f}s)")
+            metrics = write_dataset_outputs(out / name, result, scorer, extra, run_tag=run_tag)
+            lines.append(summary_line(f"evaluate {run_tag} {name}", metrics))
+    print("\n".join(lines) + f"\n(wrote {out_dir} in {time.perf_counter() - started:.1f}s)")

@@ -17,7 +17,7 @@ from hybrid_repro.io import atomic_output_dir, write_json
 from hybrid_repro.report import SETTINGS, render_markdown
 from hybrid_repro.report_plots import (plot_alpha_sweep, plot_map_by_setting, plot_rank_distance_by_language,
                                        sweep_groups)
-from hybrid_repro.seed_groups import RunGroup, strategy_groups, zero_shot_group
+from hybrid_repro.seed_groups import RunGroup, pending_runs, strategy_groups, zero_shot_group
 from hybrid_repro.significance import Comparison, compare, pool_seeds, query_average_precision, with_holm
 
 ALPHA_SWEEP_PLOT = "alpha_sweep.png"
@@ -39,8 +39,10 @@ def paired_comparisons(groups: Sequence[RunGroup], datasets: Sequence[str], *, n
     return with_holm(comparisons)
 
 
-def _summary(groups: Sequence[RunGroup], comparisons: Sequence[Comparison], level: float) -> dict:
+def _summary(groups: Sequence[RunGroup], comparisons: Sequence[Comparison], level: float,
+             pending: Sequence[str]) -> dict:
     return {
+        "pending_runs": list(pending),
         "groups": [
             {"label": g.label, "strategy": g.strategy, "alpha": g.alpha, "runs": list(g.runs), "seeds": list(g.seeds),
              "statistics": g.statistics}
@@ -57,6 +59,7 @@ def run_report(params: Params) -> None:
     config = params.report
     datasets = params.evaluate.datasets
     trained = strategy_groups(params)
+    pending = pending_runs(params)
     zero_shot = zero_shot_group(params)
     groups = ([zero_shot] if zero_shot else []) + trained
     comparisons = paired_comparisons(trained, datasets, n_resamples=config.permutations, seed=params.seed)
@@ -67,6 +70,6 @@ def run_report(params: Params) -> None:
         if sweep:
             plot_alpha_sweep(sweep, datasets, out / ALPHA_SWEEP_PLOT)
         markdown = render_markdown(groups, datasets, comparisons, level=config.significance_level,
-                                   alpha_sweep=ALPHA_SWEEP_PLOT if sweep else None)
+                                   alpha_sweep=ALPHA_SWEEP_PLOT if sweep else None, pending=pending)
         (out / "results.md").write_text(markdown, encoding="utf-8")
-        write_json(out / "summary.json", _summary(groups, comparisons, config.significance_level))
+        write_json(out / "summary.json", _summary(groups, comparisons, config.significance_level, pending))

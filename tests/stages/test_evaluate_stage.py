@@ -23,12 +23,15 @@ from hybrid_repro.evaluation.runfile import read_run_file
 from hybrid_repro.evaluation.settings import evaluate_run
 from hybrid_repro.io import sha256_file, write_json
 from hybrid_repro.stages import evaluate as evaluate_stage
-from hybrid_repro.stages.evaluate import run_evaluate
+from hybrid_repro.stages.evaluate import run_evaluate, run_evaluate_base
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("in_basetemp")
 sys.path.insert(0, str(REPO / "tests" / "evaluation"))
 from test_encode import write_squad_file  # noqa: E402  (the LAReQA file writer shared by the evaluation tests)
+
+sys.path.insert(0, str(REPO / "tests"))
+from tiny_bert import tiny_local_bert  # noqa: E402
 
 LANGUAGES = ("en", "de", "fr")
 ENTITIES = ("zorbal", "quenti", "mirova", "taskel", "bronik", "velund")
@@ -182,6 +185,41 @@ def test_unknown_dataset_and_run_are_errors(ready, tmp_path: Path):
     bad = params.model_copy(update={"evaluate": params.evaluate.model_copy(update={"datasets": ("squad",)})})
     with pytest.raises(HybridReproError, match="unknown evaluation dataset 'squad'"):
         run_evaluate(bad, run_name)
+
+
+def test_evaluate_base_scores_the_unchanged_encoder_exactly_as_a_run_holding_it(tmp_path: Path):
+    """The report's zero-shot row: the pretrained encoder of params.model, unchanged, through the run's code path."""
+    from hybrid_repro.modeling.encoder import Encoder
+
+    params = stage_params(tmp_path)
+    write_tiny_lareqa(params.translate.out_dir / "eval" / "synth-r")
+    write_eval_manifest(params.translate.out_dir)
+    dataset = load_lareqa(params.translate.out_dir / "eval" / "synth-r", name="synth-r")
+    bert = tiny_local_bert(tmp_path / "pretrained", [*dataset.questions.text, *dataset.candidates.sentence])
+    model = params.model.model_copy(update={"source": "local", "path": bert})
+    base_dir = params.evaluate.out_dir / "base"
+    params = params.model_copy(update={"model": model, "report": params.report.model_copy(
+        update={"baseline_results": base_dir, "baseline_label": "tiny zero-shot"})})
+    run_evaluate_base(params)
+    base = json.loads((base_dir / "synth-r" / "metrics.json").read_text(encoding="utf-8"))
+    assert base["run"] == "base" and base["encoding"]["pooling"] == model.pooling
+
+    run_name = next(iter(params.runs))
+    Encoder.build(model, None, seed=0).save(params.train.model_dir / run_name)
+    run_evaluate(params, run_name)
+    saved = json.loads((params.evaluate.out_dir / run_name / "synth-r" / "metrics.json").read_text(encoding="utf-8"))
+    assert saved["model_fingerprint"] == base["model_fingerprint"]
+    assert saved["settings"] == base["settings"]
+
+
+def test_evaluate_base_needs_a_pretrained_encoder_and_a_place_for_its_results(ready):
+    params, _, _ = ready
+    with pytest.raises(HybridReproError, match="report.baseline_results is null"):
+        run_evaluate_base(params)
+    placed = params.model_copy(update={"report": params.report.model_copy(update={"baseline_results": Path("b")})})
+    with pytest.raises(HybridReproError, match="'scratch' has no pretrained encoder"):
+        run_evaluate_base(placed)
+    assert not Path("b").exists()
 
 
 def test_baselines_stage_writes_both_rankers_and_the_doc(tmp_path: Path, monkeypatch):

@@ -111,7 +111,7 @@ def test_missing_zero_shot_results_name_the_key(tmp_path):
 
 
 def test_report_stage_without_results_writes_nothing(tmp_path):
-    with pytest.raises(HybridReproError, match="run the stage that produces it"):
+    with pytest.raises(HybridReproError, match="no run has results in .* yet: evaluate at least one of x-y"):
         run_report(make_params(tmp_path, {"x-y": {"strategy": "x-y"}}))
     assert not (tmp_path / "reports").exists()
 
@@ -122,3 +122,22 @@ def test_a_single_strategy_is_reported_without_tests(tmp_path):
     markdown = (tmp_path / "reports" / "results.md").read_text()
     assert "No significance test: fewer than two strategies." in markdown
     assert "## Paired significance" not in markdown
+
+
+def test_partial_grid_reports_the_finished_runs_and_names_the_rest(tmp_path):
+    """A grid finished over several sittings: the report covers what has run and says what has not."""
+    runs = {"x-y-s1": {"strategy": "x-y", "seed": 1}, "x-y-s2": {"strategy": "x-y", "seed": 2},
+            "hybrid-s1": {"strategy": "hybrid", "alpha": 0.5, "seed": 1}}
+    write_run(tmp_path / "results" / "x-y-s1", "synth-r", 0.5, 0)
+    write_run(tmp_path / "results" / "hybrid-s1", "synth-r", 0.6, 1)
+    (tmp_path / "results" / "x-y-s2").mkdir()  # an evaluation that never finished leaves no metrics.json
+    run_report(make_params(tmp_path, runs))
+    markdown = (tmp_path / "reports" / "results.md").read_text()
+    assert markdown.splitlines()[2].startswith("**Partial grid.** Not run yet: x-y-s2. ")
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert summary["pending_runs"] == ["x-y-s2"]
+    assert [(g["label"], g["runs"]) for g in summary["groups"]] == [("x-y", ["x-y-s1"]), ("hybrid α=0.5", ["hybrid-s1"])]
+    write_run(tmp_path / "results" / "x-y-s2", "synth-r", 0.5, 2)
+    run_report(make_params(tmp_path, runs))
+    assert "Partial grid" not in (tmp_path / "reports" / "results.md").read_text()
+    assert json.loads((tmp_path / "reports" / "summary.json").read_text())["pending_runs"] == []
