@@ -37,7 +37,7 @@ from typing import Any
 from hybrid_repro.config import SourcesConfig
 from hybrid_repro.data.jsonl import write_jsonl
 from hybrid_repro.data.source_corpus import (MANIFEST, ORIGIN_MACHINE_TRANSLATED, ORIGIN_RELEASED, ORIGIN_SOURCE_ONLY,
-                                             RELEASED_FILE, answer_negative_share)
+                                             RELEASED_FILE, TEXT_FIELDS, answer_negative_share)
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import sha256_file, write_json
 from hybrid_repro.sources.shards import MANIFEST as SOURCE_MANIFEST
@@ -46,7 +46,6 @@ from hybrid_repro.sources.specs import SPECS, SourceSpec
 
 KIND = "paper"
 SOURCE_LANGUAGE = "en"
-TEXT_FIELDS = ("query", "positive", "negative")
 DESCRIPTIONS = {
     ORIGIN_MACHINE_TRANSLATED: "English pairs of {repo}, machine-translated into the training languages",
     ORIGIN_SOURCE_ONLY: "English pairs of {repo}, kept in English only",

@@ -35,6 +35,7 @@ from hybrid_repro.io import read_json, sha256_file, write_json
 MANIFEST = "manifest.json"
 MANIFEST_KEYS = ("kind", "source_language", "datasets", "files")
 EXAMPLE_KEYS = ("id", "question_id", "dataset", "query", "positive", "negative", "positive_id", "negative_id")
+TEXT_FIELDS = ("query", "positive", "negative")
 RELEASED_FILE = "released.jsonl"
 RELEASED_KEYS = ("id", "question_id", "dataset", "positive_id", "negative_id")
 # How a dataset reaches the training languages: translated by the translate stage, kept in the source language,
@@ -144,13 +145,8 @@ def _check_released(path: Path, records: list[dict[str, Any]], datasets: dict[st
                                    "in the manifest")
         for lang, fields in texts.items():
             if not isinstance(fields, dict) or not all(isinstance(fields.get(f), str) and fields[f]
-                                                       for f in ("query", "positive", "negative")):
+                                                       for f in TEXT_FIELDS):
                 raise HybridReproError(f"{path} line {number}: the {lang} texts lack a query, positive or negative")
-
-
-def _holds_training_examples(info: dict[str, Any]) -> bool:
-    """Whether a dataset's training examples are in ``train.jsonl``: not a validation dataset, nor a released one."""
-    return info.get("role", "train") == "train" and info.get("origin") != ORIGIN_RELEASED
 
 
 def read_source_corpus(source_dir: Path) -> LoadedSource:
@@ -172,10 +168,11 @@ def read_source_corpus(source_dir: Path) -> LoadedSource:
     _check_examples(source_dir / "val.jsonl", val, datasets)
     released = read_jsonl(source_dir / RELEASED_FILE) if RELEASED_FILE in manifest["files"] else []
     _check_released(source_dir / RELEASED_FILE, released, datasets)
-    empty = [name for name, info in datasets.items() if _holds_training_examples(info)
-             and not any(e["dataset"] == name for e in train)]
-    empty += [name for name, info in datasets.items() if info.get("origin") == ORIGIN_RELEASED
-              and not any(r["dataset"] == name for r in released)]
+    # Every training dataset needs examples: in released.jsonl if its translations were released, else in train.jsonl
+    # (a validation dataset has examples in val.jsonl only).
+    present = {"train": {e["dataset"] for e in train}, "released": {r["dataset"] for r in released}}
+    empty = [name for name, info in datasets.items() if info.get("role", "train") == "train"
+             and name not in present["released" if info.get("origin") == ORIGIN_RELEASED else "train"]]
     if empty:
         raise HybridReproError(f"datasets {empty} have no training examples in {source_dir}; rerun `hybrid-repro data`")
     # A paper corpus has no evaluation set: evaluation reads the fetched LAReQA sets of evaluate.datasets.

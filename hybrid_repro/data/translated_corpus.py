@@ -34,14 +34,13 @@ from hybrid_repro.config import TranslateConfig
 from hybrid_repro.data.jsonl import read_jsonl, write_jsonl
 from hybrid_repro.data.languages import known_languages, language
 from hybrid_repro.data.sentences import sentence_separator
-from hybrid_repro.data.source_corpus import LoadedSource
+from hybrid_repro.data.source_corpus import TEXT_FIELDS, LoadedSource
 from hybrid_repro.data.translate import Translator
 from hybrid_repro.data.translated_manifest import MANIFEST, manifest_files
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import read_json, write_json
 
 EVAL_VERSION = "synth-r-1"
-TEXT_FIELDS = ("query", "positive", "negative")
 
 
 @dataclass(frozen=True)
