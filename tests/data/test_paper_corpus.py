@@ -77,6 +77,17 @@ def test_mmarco_rows_pass_through_verbatim_in_every_language_they_have(built, tr
     assert set(metrics["langid"]) == {"wikiqa"}
 
 
+def test_released_languages_outside_the_training_languages_are_left_out(built, tmp_path, monkeypatch):
+    params, root = built
+    shutil.copytree(root / params.data.out_dir, tmp_path / params.data.out_dir)
+    monkeypatch.chdir(tmp_path)
+    raw = params.model_dump(mode="json")
+    raw["translate"]["train_languages"] = ["en", "ar"]
+    run_translate(params_from_dict(raw))
+    mmarco = _of(read_jsonl(tmp_path / params.translate.out_dir / "train.jsonl"), "mmarco")
+    assert len(mmarco) == len(MMARCO_TRIPLES) and all(list(r["texts"]) == ["en", "ar"] for r in mmarco)
+
+
 def test_passage_ids_are_shared_across_translations_and_questions_across_negatives(train):
     mmarco = _of(train, "mmarco")
     assert [r["positive_id"] for r in mmarco] == [passage_id("mmarco", str(p)) for _, p, _ in MMARCO_TRIPLES]
