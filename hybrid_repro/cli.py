@@ -96,7 +96,8 @@ def check(params_path: Path, dvc_file: Path, out: Path) -> None:
 @params_option
 @friendly_errors
 def data(params_path: Path) -> None:
-    """Stage `data`: build or fetch the source corpus (params: profile, seed, data)."""
+    """Stage `data`: build, fetch or assemble the source corpus (params: profile, seed, data; sources when
+    data.source is paper)."""
     params = _params(params_path)
     from hybrid_repro.stages.data import run_data
 

@@ -58,17 +58,21 @@ class Comparison:
     p_holm: float | None = None
 
 
-def query_average_precision(path: Path, setting: str) -> QueryValues:
-    """Each query's AP in ``setting`` from one run's ``per_query.parquet`` (Cr.: mean over targets)."""
+def query_average_precision(path: Path, settings: Sequence[str]) -> dict[str, QueryValues]:
+    """Each query's AP per setting of ``settings`` from one run's ``per_query.parquet`` (Cr.: mean over targets),
+    the file read once."""
     try:
         table = pq.read_table(path, columns=["setting", "qid", "map"])
     except (OSError, KeyError) as exc:
         raise HybridReproError(f"cannot read per-query results {path}: {exc}; re-run the evaluate stage") from exc
-    rows = table.filter(pc.equal(table["setting"], setting))
-    if rows.num_rows == 0:
-        raise HybridReproError(f"{path} has no {setting!r} rows: re-run the evaluate stage with every setting")
-    grouped = rows.group_by("qid").aggregate([("map", "mean")]).sort_by("qid")
-    return QueryValues(np.asarray(grouped["qid"].to_pylist()), grouped["map_mean"].to_numpy())
+    values = {}
+    for setting in settings:
+        rows = table.filter(pc.equal(table["setting"], setting))
+        if rows.num_rows == 0:
+            raise HybridReproError(f"{path} has no {setting!r} rows: re-run the evaluate stage with every setting")
+        grouped = rows.group_by("qid").aggregate([("map", "mean")]).sort_by("qid")
+        values[setting] = QueryValues(np.asarray(grouped["qid"].to_pylist()), grouped["map_mean"].to_numpy())
+    return values
 
 
 def _common(first: QueryValues, second: QueryValues) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

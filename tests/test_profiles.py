@@ -14,21 +14,13 @@ from dvc.repo import Repo
 from hybrid_repro.sources.specs import SPECS
 from hybrid_repro.config import PROFILES, load_params, params_from_dict, read_params_mapping
 from hybrid_repro.errors import HybridReproError
+from paper_sources_fixture import mini_profile_on_fixtures, with_stand_ins, write_fixture_sources
 from tiny_bert import tiny_local_bert
+from tiny_mt_models import build_m2m100
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE_FILES = sorted((REPO / "profiles").glob("*.yaml"))
 PAPER_PROFILES = [path for path in PROFILE_FILES if path.stem in ("paper-xlmr", "paper-labse", "mini")]
-# Stand-ins for the pins the committed paper profiles leave unset (null): well-formed, but no real commit.
-STAND_INS = {"revision": "0" * 40, "model_revision": "1" * 40, "sha256": "2" * 64}
-
-
-def with_stand_ins(node):
-    """``node`` with every unset pin (a ``revision``, ``model_revision`` or ``sha256`` that is null) filled in."""
-    if isinstance(node, dict):
-        return {key: STAND_INS[key] if key in STAND_INS and value is None else with_stand_ins(value)
-                for key, value in node.items()}
-    return node
 
 
 def test_every_known_profile_has_a_file():
@@ -77,6 +69,36 @@ def test_me5_xquad_profile_runs_its_data_stages_and_a_training_step_offline(tmp_
     summary = yaml.safe_load((out / "metrics" / "train" / f"{run_name}.json").read_text())
     assert summary["steps"] == 1 and summary["best_val_loss"] > 0
     assert (out / "models" / run_name / "encoder.json").is_file()
+
+
+def test_mini_profile_runs_data_translate_and_a_training_step_on_fixture_sources(tmp_path: Path, monkeypatch):
+    """The profile's own settings on fixture shards of four sources, a tiny M2M-100 for its translator and a tiny
+    BERT for its encoder: assemble, translate into the nine languages, one hybrid step."""
+    from hybrid_repro.data.jsonl import read_jsonl
+    from hybrid_repro.stages.data import run_data
+    from hybrid_repro.stages.train import run_train
+    from hybrid_repro.stages.translate import run_translate
+
+    raw = mini_profile_on_fixtures(build_m2m100(tmp_path / "m2m"))
+    monkeypatch.chdir(tmp_path)  # the profile's output paths, relative, land under tmp_path
+    raw["sampler"]["batch_size"] = 4
+    raw["train"].update(max_steps=1, eval_every=1, checkpoint_every=1)
+    params = params_from_dict(raw)
+    write_fixture_sources(params.sources, params.seed)
+    run_data(params)
+    run_translate(params)
+
+    train = read_jsonl(tmp_path / "data" / "translated" / "train.jsonl")
+    assert {lang for record in train for lang in record["texts"]} == set(params.translate.train_languages)
+    texts = [text for record in train for fields in record["texts"].values() for text in fields.values()]
+    # The stand-in encoder has 128 positions; the profile's passages may take 256 tokens.
+    raw["model"].update(source="local", path=str(tiny_local_bert(tmp_path / "tiny-bert", texts)), name=None,
+                        revision=None, max_passage_length=128)
+    params = params_from_dict(raw)
+    run_train(params, "hybrid", progress_bar=False)
+    summary = yaml.safe_load((tmp_path / "metrics" / "train" / "hybrid.json").read_text())
+    assert summary["steps"] == 1 and summary["best_val_loss"] > 0
+    assert (tmp_path / "models" / "hybrid" / "encoder.json").is_file()
 
 
 @pytest.mark.parametrize("path", PAPER_PROFILES, ids=lambda p: p.stem)

@@ -76,12 +76,13 @@ def test_per_query_ap_averages_cross_lingual_targets(tmp_path):
         {"setting": "cr", "qid": "2_bb", "query_language": "bb", "target_language": "aa", "map": 1.0},
     ]
     write_per_query(tmp_path / "per_query.parquet", rows)
-    cross = query_average_precision(tmp_path / "per_query.parquet", "cr")
-    assert cross.qids.tolist() == ["1_aa", "2_bb"] and cross.values == pytest.approx([0.4, 1.0])
+    values = query_average_precision(tmp_path / "per_query.parquet", ["mo", "cr"])
+    assert values["cr"].qids.tolist() == ["1_aa", "2_bb"] and values["cr"].values == pytest.approx([0.4, 1.0])
+    assert values["mo"].qids.tolist() == ["1_aa"] and values["mo"].values == pytest.approx([0.5])
     with pytest.raises(HybridReproError, match="no 'mul' rows"):
-        query_average_precision(tmp_path / "per_query.parquet", "mul")
+        query_average_precision(tmp_path / "per_query.parquet", ["mo", "mul"])
     with pytest.raises(HybridReproError, match="re-run the evaluate stage"):
-        query_average_precision(tmp_path / "missing.parquet", "mo")
+        query_average_precision(tmp_path / "missing.parquet", ["mo"])
 
 
 def test_compare_pairs_by_query():

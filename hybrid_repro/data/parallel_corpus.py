@@ -24,7 +24,7 @@ from typing import Any
 
 from hybrid_repro.data.jsonl import read_jsonl, write_jsonl
 from hybrid_repro.data.source_corpus import MANIFEST, verify_files
-from hybrid_repro.data.translated_corpus import LanguagePlan, dataset_summary, language_counts
+from hybrid_repro.data.translated_corpus import LanguagePlan, dataset_summary, kept_languages, language_counts
 from hybrid_repro.data.translated_manifest import manifest_files
 from hybrid_repro.data.xquad import ParallelCorpus
 from hybrid_repro.errors import HybridReproError
@@ -99,24 +99,15 @@ def read_parallel_source(source_dir: Path) -> ParallelSource:
     return ParallelSource(manifest, splits["train"], splits["val"])
 
 
-def _kept_languages(records: list[dict[str, Any]], languages: tuple[str, ...]) -> list[dict[str, Any]]:
-    kept = []
-    for record in records:
-        texts = {lang: fields for lang, fields in record["texts"].items() if lang in languages}
-        if texts:
-            kept.append({**record, "texts": texts})
-    return kept
-
-
 def write_passthrough(out_dir: Path, source: ParallelSource, plan: LanguagePlan, seed: int) -> dict[str, Any]:
     """``data/translated`` from a parallel source: the plan's training languages, no translation; the manifest."""
-    train = _kept_languages(source.train, plan.train)
+    train = kept_languages(source.train, plan.train)
     present = Counter(lang for record in train for lang in record["texts"])
     missing = [lang for lang in plan.train if not present[lang]]
     if missing:
         raise HybridReproError(f"translate.train_languages {missing} have no examples in the parallel corpus "
                                f"(it holds {', '.join(source.languages)})")
-    val = _kept_languages(source.val, plan.train)
+    val = kept_languages(source.val, plan.train)
     write_jsonl(out_dir / "train.jsonl", train)
     write_jsonl(out_dir / "val.jsonl", val)
     manifest = {

@@ -11,6 +11,12 @@ Layout (all written by :func:`write_source_corpus` into a directory that appears
 * ``lexicon.json``: the synthetic lexicon (:meth:`hybrid_repro.data.lexicon.Lexicon.to_json`);
 * ``manifest.json``: corpus kind, source language, datasets, counts and the sha256 of every file,
   checked on read so a corrupted or hand-edited input is caught before translation.
+
+A ``kind: paper`` corpus (:mod:`hybrid_repro.data.paper_corpus`) has no ``eval.json`` nor lexicon, and
+may hold ``released.jsonl``: records already in the translated layout
+(:mod:`hybrid_repro.data.translated_corpus`) of datasets whose translations were released with them
+(origin ``released``), which the translate stage passes through. Its datasets record their ``origin``
+and ``role``: a ``validation`` dataset has examples in ``val.jsonl`` only.
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ from hybrid_repro.io import read_json, sha256_file, write_json
 MANIFEST = "manifest.json"
 MANIFEST_KEYS = ("kind", "source_language", "datasets", "files")
 EXAMPLE_KEYS = ("id", "question_id", "dataset", "query", "positive", "negative", "positive_id", "negative_id")
+TEXT_FIELDS = ("query", "positive", "negative")
+RELEASED_FILE = "released.jsonl"
+RELEASED_KEYS = ("id", "question_id", "dataset", "positive_id", "negative_id")
+# How a dataset reaches the training languages: translated by the translate stage, kept in the source language,
+# or with the translations released with it.
+ORIGIN_MACHINE_TRANSLATED, ORIGIN_SOURCE_ONLY, ORIGIN_RELEASED = "machine-translated", "source-only", "released"
 
 
 @dataclass
@@ -39,8 +51,9 @@ class LoadedSource:
     train: list[dict[str, Any]]
     val: list[dict[str, Any]]
     eval_articles: list[dict[str, Any]]
-    eval_dataset: str
+    eval_dataset: Optional[str]
     lexicon: Optional[Lexicon]
+    released: list[dict[str, Any]]
 
     @property
     def kind(self) -> str:
@@ -53,6 +66,11 @@ class LoadedSource:
     @property
     def multilingual_datasets(self) -> set[str]:
         return {name for name, info in self.manifest["datasets"].items() if info["multilingual"]}
+
+    @property
+    def released_datasets(self) -> set[str]:
+        """Datasets whose records in :attr:`released` carry their released translations."""
+        return {name for name, info in self.manifest["datasets"].items() if info.get("origin") == ORIGIN_RELEASED}
 
 
 def write_source_corpus(out_dir: Path, corpus: SourceCorpus, source_language: str, seed: int) -> dict[str, Any]:
@@ -116,6 +134,21 @@ def _check_examples(path: Path, records: list[dict[str, Any]], datasets: dict[st
             raise HybridReproError(f"{path} line {number}: dataset {record['dataset']!r} is not in the manifest")
 
 
+def _check_released(path: Path, records: list[dict[str, Any]], datasets: dict[str, Any]) -> None:
+    for number, record in enumerate(records, start=1):
+        missing = [key for key in RELEASED_KEYS if not isinstance(record.get(key), str) or not record[key]]
+        texts = record.get("texts")
+        if missing or not isinstance(texts, dict) or not texts:
+            raise HybridReproError(f"{path} line {number} lacks {', '.join(missing) or 'texts'}")
+        if datasets.get(record["dataset"], {}).get("origin") != ORIGIN_RELEASED:
+            raise HybridReproError(f"{path} line {number}: dataset {record['dataset']!r} is not a released dataset "
+                                   "in the manifest")
+        for lang, fields in texts.items():
+            if not isinstance(fields, dict) or not all(isinstance(fields.get(f), str) and fields[f]
+                                                       for f in TEXT_FIELDS):
+                raise HybridReproError(f"{path} line {number}: the {lang} texts lack a query, positive or negative")
+
+
 def read_source_corpus(source_dir: Path) -> LoadedSource:
     """Read and verify ``source_dir``; any missing, corrupt or empty part is a HybridReproError."""
     source_dir = Path(source_dir)
@@ -133,9 +166,17 @@ def read_source_corpus(source_dir: Path) -> LoadedSource:
     train, val = read_jsonl(source_dir / "train.jsonl"), read_jsonl(source_dir / "val.jsonl")
     _check_examples(source_dir / "train.jsonl", train, datasets)
     _check_examples(source_dir / "val.jsonl", val, datasets)
-    empty = [name for name in datasets if not any(e["dataset"] == name for e in train)]
+    released = read_jsonl(source_dir / RELEASED_FILE) if RELEASED_FILE in manifest["files"] else []
+    _check_released(source_dir / RELEASED_FILE, released, datasets)
+    # Every training dataset needs examples: in released.jsonl if its translations were released, else in train.jsonl
+    # (a validation dataset has examples in val.jsonl only).
+    present = {"train": {e["dataset"] for e in train}, "released": {r["dataset"] for r in released}}
+    empty = [name for name, info in datasets.items() if info.get("role", "train") == "train"
+             and name not in present["released" if info.get("origin") == ORIGIN_RELEASED else "train"]]
     if empty:
         raise HybridReproError(f"datasets {empty} have no training examples in {source_dir}; rerun `hybrid-repro data`")
-    evaluation = read_json(source_dir / "eval.json")
+    # A paper corpus has no evaluation set: evaluation reads the fetched LAReQA sets of evaluate.datasets.
+    evaluation = (read_json(source_dir / "eval.json") if "eval.json" in manifest["files"]
+                  else {"articles": [], "dataset": None})
     lexicon = Lexicon.from_json(read_json(source_dir / "lexicon.json")) if "lexicon.json" in manifest["files"] else None
-    return LoadedSource(manifest, train, val, evaluation["articles"], evaluation["dataset"], lexicon)
+    return LoadedSource(manifest, train, val, evaluation["articles"], evaluation["dataset"], lexicon, released)

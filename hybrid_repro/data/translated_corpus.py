@@ -8,11 +8,16 @@ Layout written by :func:`write_translated_corpus`:
   holds the languages the example exists in: the source language only for source-only datasets,
   and for a low-resource language only its kept share of each multilingual dataset (training split
   only; validation stays fully parallel so the validation loss weighs every language alike);
+  a released dataset's records (a ``kind: paper`` corpus's ``released.jsonl``, e.g. mMARCO) follow the
+  translated ones with their released texts, untranslated, in those of their languages that are training
+  languages (the low-resource shares apply to machine-translated datasets only);
 * ``eval/<dataset>/<lang>.json`` for every evaluation language in the LAReQA XQuAD-R layout
   ``{"version", "data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question",
   "answers": [{"text", "answer_start"}]}], "sentences", "sentence_breaks"}]}]}`` with the same
   question ids in every language;
-* ``manifest.json``: languages, per-dataset per-language counts and the sha256 of every file.
+* ``manifest.json``: languages, per-dataset per-language counts and the sha256 of every file. A corpus
+  without an evaluation set (``kind: paper``: evaluation reads the fetched XQuAD-R / MLQA-R) gets no
+  ``eval/`` folder, and the manifest records no evaluation languages.
 """
 
 from __future__ import annotations
@@ -29,14 +34,13 @@ from hybrid_repro.config import TranslateConfig
 from hybrid_repro.data.jsonl import read_jsonl, write_jsonl
 from hybrid_repro.data.languages import known_languages, language
 from hybrid_repro.data.sentences import sentence_separator
-from hybrid_repro.data.source_corpus import LoadedSource
+from hybrid_repro.data.source_corpus import TEXT_FIELDS, LoadedSource
 from hybrid_repro.data.translate import Translator
 from hybrid_repro.data.translated_manifest import MANIFEST, manifest_files
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import read_json, write_json
 
 EVAL_VERSION = "synth-r-1"
-TEXT_FIELDS = ("query", "positive", "negative")
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,16 @@ def xquad_document(articles: list[dict[str, Any]], lang: str, tr: Callable[[str]
     }
 
 
+def kept_languages(records: list[dict[str, Any]], languages: Sequence[str]) -> list[dict[str, Any]]:
+    """``records`` (translated layout) with only the texts in ``languages``; records left with none are dropped."""
+    kept = []
+    for record in records:
+        texts = {lang: fields for lang, fields in record["texts"].items() if lang in languages}
+        if texts:
+            kept.append({**record, "texts": texts})
+    return kept
+
+
 def language_counts(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for record in records:
@@ -204,8 +218,9 @@ def language_counts(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 def dataset_summary(source_manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What the translated manifest records of each source dataset: its language coverage, query style and
-    description."""
-    return {name: {key: value for key, value in info.items() if key in ("multilingual", "query_style", "description")}
+    description, and for a paper corpus its origin and role."""
+    return {name: {key: value for key, value in info.items()
+                   if key in ("multilingual", "origin", "role", "query_style", "description")}
             for name, info in source_manifest["datasets"].items()}
 
 
@@ -225,7 +240,7 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
         bank.need(lang, _eval_texts(source.eval_articles))
     bank.translate_all(translator)
 
-    train = _example_records(source.train, plan.train, train_present, bank)
+    train = _example_records(source.train, plan.train, train_present, bank) + kept_languages(source.released, plan.train)
     val = _example_records(source.val, plan.train, val_present, bank)
     write_jsonl(out_dir / "train.jsonl", train)
     write_jsonl(out_dir / "val.jsonl", val)
@@ -247,7 +262,7 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
         "counts": {
             "train": language_counts(train),
             "val": language_counts(val),
-            "eval": {source.eval_dataset: eval_counts},
+            "eval": {source.eval_dataset: eval_counts} if source.eval_dataset else {},
         },
         "files": manifest_files(out_dir),
     }
@@ -265,7 +280,9 @@ def translated_texts(out_dir: Path, plan: LanguagePlan) -> dict[tuple[str, str],
             for lang, fields in record["texts"].items():
                 if lang != plan.source:
                     texts[record["dataset"], lang] += [fields[f] for f in TEXT_FIELDS]
-    for dataset_dir in sorted(p for p in (out_dir / "eval").iterdir() if p.is_dir()):
+    evaluation = out_dir / "eval"
+    dataset_dirs = sorted(p for p in evaluation.iterdir() if p.is_dir()) if evaluation.is_dir() else []
+    for dataset_dir in dataset_dirs:
         for lang in plan.eval:
             if lang == plan.source:
                 continue

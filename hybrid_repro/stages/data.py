@@ -4,6 +4,8 @@
 XQuAD files and, for their sentence splits, the pinned XQuAD-R files are fetched (sha256-checked;
 from the directory in ``HYBRID_REPRO_DATA_MIRROR`` when set) into a temporary directory and turned
 into a parallel corpus (:mod:`hybrid_repro.data.xquad`, :mod:`hybrid_repro.data.parallel_corpus`).
+``paper``: the sources ``pipelines/paper/dvc.yaml`` fetched into ``sources.out_dir``, verified and
+assembled for translation (:mod:`hybrid_repro.data.paper_corpus`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from hybrid_repro.config import Params
 from hybrid_repro.data.languages import SOURCE_LANGUAGE
 from hybrid_repro.data.source_corpus import write_source_corpus
 from hybrid_repro.data.synthetic import generate_corpus
-from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_dir
 
 XQUAD_SOURCE_LANGUAGE = "en"
@@ -26,13 +27,10 @@ XQUAD_DESCRIPTION = ("XQuAD questions with their answer sentence and a hard nega
 
 def run_data(params: Params) -> None:
     """Write the source corpus for ``params.data`` and ``params.seed``; the directory appears only when complete."""
-    if params.data.source == "paper":
-        # The paper's sources are fetched by pipelines/paper/dvc.yaml (source@NAME); turning their shards into
-        # the translate stage's input is the step still to build (docs/data.md, "Status").
-        raise HybridReproError("data.source 'paper': fetch the sources with `dvc repro pipelines/paper/dvc.yaml`; "
-                               "the root data stage cannot yet assemble them for translation (docs/data.md, Status)")
     started = time.perf_counter()
-    if params.data.source == "xquad":
+    if params.data.source == "paper":
+        summary = _write_paper(params)
+    elif params.data.source == "xquad":
         summary = _write_xquad(params)
     else:
         summary = _write_synthetic(params)
@@ -45,6 +43,21 @@ def _write_synthetic(params: Params) -> str:
         manifest = write_source_corpus(tmp, corpus, SOURCE_LANGUAGE, params.seed)
     counts = ", ".join(f"{name} {info['train']}" for name, info in manifest["datasets"].items())
     return f"train examples: {counts}; val {len(corpus.val)}; eval questions {manifest['eval']['questions']}"
+
+
+def _write_paper(params: Params) -> str:
+    from hybrid_repro.data.paper_corpus import assemble, write_paper_source
+    from hybrid_repro.stages.sources import sources_of
+
+    sources = sources_of(params)
+    # Everything is read and verified before the output directory is opened: a missing source leaves no trace.
+    corpus = assemble(sources)
+    with atomic_output_dir(params.data.out_dir) as tmp:
+        manifest = write_paper_source(tmp, corpus, params.seed)
+    counts = ", ".join(f"{name} {info['train'] or info['val']} ({info['origin']}"
+                       f"{', validation' if info['role'] == 'validation' else ''})"
+                       for name, info in manifest["datasets"].items())
+    return f"paper sources from {sources.out_dir}: {counts}"
 
 
 def _write_xquad(params: Params) -> str:

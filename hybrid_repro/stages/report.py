@@ -29,10 +29,11 @@ def paired_comparisons(groups: Sequence[RunGroup], datasets: Sequence[str], *, n
     if len(groups) < 2:
         return []
     comparisons = []
+    settings = [setting for setting, _ in SETTINGS]
     for ds in datasets:
-        for setting, _ in SETTINGS:
-            pooled = {g.label: pool_seeds([query_average_precision(d / ds / "per_query.parquet", setting)
-                                           for d in g.run_dirs]) for g in groups}
+        per_run = {d: query_average_precision(d / ds / "per_query.parquet", settings) for g in groups for d in g.run_dirs}
+        for setting in settings:
+            pooled = {g.label: pool_seeds([per_run[d][setting] for d in g.run_dirs]) for g in groups}
             for first, second in itertools.combinations(groups, 2):
                 comparisons.append(compare(ds, setting, (first.label, pooled[first.label]),
                                            (second.label, pooled[second.label]), n_resamples=n_resamples, seed=seed))

@@ -7,10 +7,15 @@ wrong-language rate of each (dataset, language) output (:mod:`hybrid_repro.data.
 Before translating anything it checks that the model has a token for every target language.
 ``backend: parallel`` translates nothing: the source corpus is already parallel (``data.source:
 xquad``) and the stage keeps its training languages (:mod:`hybrid_repro.data.parallel_corpus`).
+A ``kind: paper`` source corpus (``data.source: paper``) carries no evaluation set, so none is
+translated whatever ``translate.eval_languages`` says (evaluation reads the fetched XQuAD-R / MLQA-R),
+and its released datasets (mMARCO) pass through untranslated and unchecked by language
+identification: their texts are the released translations, not this stage's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -43,6 +48,8 @@ def run_translate(params: Params) -> None:
         source = read_source_corpus(params.data.out_dir)
         translator = build_translator(config, source.kind, source.source_language, source.lexicon)
         plan = LanguagePlan.from_config(config, source.source_language, translator.known_languages())
+        if source.eval_dataset is None:
+            plan = dataclasses.replace(plan, eval=())
         neural = isinstance(translator, NeuralTranslator)
         if neural:
             translator.check_targets([lang for lang in dict.fromkeys(plan.train + plan.eval) if lang != plan.source])
@@ -51,12 +58,15 @@ def run_translate(params: Params) -> None:
             if neural:
                 metrics["engine"] = {"name": translator.engine.name, "version": translator.engine.version}
                 metrics["translation"] = translator.stats.summary()
-                metrics["langid"] = check_languages(translated_texts(tmp, plan), config.langid, params.seed)
+                ours = {key: texts for key, texts in translated_texts(tmp, plan).items()
+                        if key[0] not in source.released_datasets}
+                metrics["langid"] = check_languages(ours, config.langid, params.seed)
             else:
                 metrics["langid"] = {"skipped": LANGID_SKIPPED["lexicon"]}
         train_counts = manifest["counts"]["train"]
         per_language = {lang: sum(c.get(lang, 0) for c in train_counts.values()) for lang in plan.train}
-        summary = f"training examples per language: {per_language}; eval languages: {', '.join(plan.eval)}"
+        eval_languages = ", ".join(plan.eval) or "none (the corpus has no evaluation set: evaluate.datasets are fetched)"
+        summary = f"training examples per language: {per_language}; eval languages: {eval_languages}"
     metrics["stage_seconds"] = round(time.perf_counter() - started, 2)
     write_json(config.metrics_path, metrics)
     print(f"translate: wrote {config.out_dir} in {metrics['stage_seconds']:.1f}s ({summary})")

@@ -254,7 +254,6 @@ def test_load_failure_becomes_a_clear_error(tmp_path):
 
 
 # -- the stage, end to end, on an English corpus with the tiny Marian model -----------------------
-# (here rather than in tests/stages, which cannot import this folder's tiny model builders)
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CORPUS = {"n_topics": 4, "entities_per_topic": 2, "train_paragraphs": {"synth-qa": 6, "synth-faq": 2, "synth-kw": 2},

@@ -196,8 +196,8 @@ def test_required_pins_have_no_default_and_name_their_key(tmp_path):
     assert "sources.datasets.entityquestions.sha256 'main' must be 64 lower-case hex digits" in message
 
 
-def test_the_root_data_stage_refuses_paper_sources_with_the_way_forward(tmp_path):
-    with pytest.raises(HybridReproError, match="pipelines/paper/dvc.yaml"):
+def test_the_root_data_stage_names_the_fetch_stage_of_a_source_not_yet_fetched(tmp_path):
+    with pytest.raises(HybridReproError, match=r"`dvc repro pipelines/paper/dvc.yaml:source@wikiqa`"):
         run_data(paper_params(tmp_path))
 
 

@@ -1,0 +1,138 @@
+"""Time and memory of the ``data`` stage assembling the paper's sources (``data.source: paper``).
+
+Writes generated shards for every source of the ``mini`` profile with the real shard writer, at the
+profile's sizes times ``--scale`` (2,000 pairs per English source, 1,000 SQuADShifts pairs, 2,000
+mMARCO triples in each of its seven languages), then runs the real data stage in a child process
+and records its wall time and peak resident memory, beside the peak of a child that only imports
+the stage (the interpreter and libraries). The texts are generated: queries of 8 words, passages
+of 60 (MS MARCO's passages average about that; DuoRC's and NewsQA's are far longer), so the
+memory per row is that of short rows. Mined negatives are ``random`` (mining is the source stage's
+cost, not this one's); the stage reads the same shards either way.
+
+Usage (repository root, inside .venv):
+    python benchmarks/paper_assembly.py --scale 1 --scale 10 --out benchmarks/paper_assembly_cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = [f"w{index}" for index in range(5000)]
+STAND_INS = {"revision": "0" * 40, "model_revision": "1" * 40, "sha256": "2" * 64}
+# Peak memory from /proc (VmHWM, the high-water mark of this process's own memory map): ru_maxrss would carry
+# over the parent's size, which it keeps across fork and exec.
+CHILD = """
+import re, sys, time
+from pathlib import Path
+from hybrid_repro.config import load_params
+from hybrid_repro.stages.data import run_data
+params = load_params(sys.argv[1])
+started = time.perf_counter()
+if sys.argv[2] == "run":
+    run_data(params)
+peak = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)
+print(time.perf_counter() - started, peak)
+"""
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def _pairs(spec, count: int, rng: random.Random):
+    from hybrid_repro.sources.specs import RawPair
+
+    if len(spec.languages) == 1:
+        return [RawPair(str(i), _text(rng, 8), _text(rng, 60), passage_key=str(i),
+                        negative=_text(rng, 60) if spec.gives_negatives else None,
+                        negative_key=f"n{i}" if spec.gives_negatives else None) for i in range(count)]
+    queries = [_text(rng, 8) for _ in range(count)]
+    passages = [_text(rng, 60) for _ in range(count + 1)]
+    return [RawPair(str(i), f"{lang} {queries[i]}", f"{lang} {passages[i]}", language=lang,
+                    negative=f"{lang} {passages[i + 1]}", passage_key=str(i), negative_key=str(i + 1))
+            for lang in spec.languages for i in range(count)]
+
+
+def _pinned(node):
+    """``node`` with every unset pin filled with a well-formed stand-in (nothing is fetched)."""
+    if isinstance(node, dict):
+        return {key: STAND_INS[key] if key in STAND_INS and value is None else _pinned(value)
+                for key, value in node.items()}
+    return node
+
+
+def _profile(root: Path, scale: int) -> Path:
+    raw = _pinned(yaml.safe_load((REPO / "profiles" / "mini.yaml").read_text()))
+    raw["sources"]["out_dir"] = str((root / "sources").relative_to(REPO))
+    raw["data"]["out_dir"] = str((root / "source").relative_to(REPO))
+    for settings in raw["sources"]["datasets"].values():
+        settings["max_pairs"] *= scale
+        if settings["negatives"] == "bm25":
+            settings["negatives"] = "random"
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def measure(scale: int) -> dict:
+    """Write the shards at ``scale`` and measure the data stage on them."""
+    from hybrid_repro.config import load_params
+    from hybrid_repro.sources.shards import write_source
+    from hybrid_repro.sources.specs import SPECS
+
+    with tempfile.TemporaryDirectory(prefix=".bench-assembly-", dir=REPO) as scratch:
+        root = Path(scratch)
+        params_path = _profile(root, scale)
+        params = load_params(params_path)
+        rng = random.Random(0)
+        rows = 0
+        for name, settings in params.sources.datasets.items():
+            spec, directory = SPECS[name], params.sources.out_dir / name
+            directory.mkdir(parents=True)
+            pin = {spec.pin_key: settings.sha256 if spec.kind == "url" else settings.revision}
+            manifest = write_source(directory, spec, _pairs(spec, settings.max_pairs, rng), pin, settings.negatives,
+                                    params.seed, params.sources.shard_rows)
+            rows += sum(manifest["pairs"].values())
+        results = {}
+        for mode in ("import", "run"):
+            started = time.perf_counter()
+            child = subprocess.run([sys.executable, "-c", CHILD, str(params_path), mode], cwd=REPO,
+                                   capture_output=True, text=True)
+            if child.returncode:
+                raise SystemExit(f"the data stage failed at scale {scale}:\n{child.stderr}")
+            stage_seconds, peak_kib = child.stdout.split()[-2:]
+            results[mode] = {"stage_seconds": round(float(stage_seconds), 2), "peak_rss_mib": int(peak_kib) // 1024,
+                             "process_seconds": round(time.perf_counter() - started, 2)}
+        sizes = {path.name: path.stat().st_size for path in params.data.out_dir.iterdir() if path.is_file()}
+        return {"scale": scale, "source_rows": rows, "assembly": results["run"], "imports_only": results["import"],
+                "output_bytes": sizes}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, action="append", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    os.chdir(REPO)  # the stage's output paths are relative to the project root
+    runs = [measure(scale) for scale in args.scale]
+    record = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                          "load_average_1m": round(os.getloadavg()[0], 2)},
+              "note": "shared 2-core CPU; wall times include other people's jobs", "runs": runs}
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    print(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
