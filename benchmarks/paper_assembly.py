@@ -29,8 +29,11 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# The paper profiles' unset pins get the tests' stand-ins (tests/paper_sources_fixture.py): one definition of them.
+sys.path.insert(0, str(REPO / "tests"))
+from paper_sources_fixture import with_stand_ins  # noqa: E402
+
 WORDS = [f"w{index}" for index in range(5000)]
-STAND_INS = {"revision": "0" * 40, "model_revision": "1" * 40, "sha256": "2" * 64}
 # Peak memory from /proc (VmHWM, the high-water mark of this process's own memory map): ru_maxrss would carry
 # over the parent's size, which it keeps across fork and exec.
 CHILD = """
@@ -52,6 +55,7 @@ def _text(rng: random.Random, words: int) -> str:
 
 
 def _pairs(spec, count: int, rng: random.Random):
+    from hybrid_repro.sources.files import triple_source_id
     from hybrid_repro.sources.specs import RawPair
 
     if len(spec.languages) == 1:
@@ -60,21 +64,13 @@ def _pairs(spec, count: int, rng: random.Random):
                         negative_key=f"n{i}" if spec.gives_negatives else None) for i in range(count)]
     queries = [_text(rng, 8) for _ in range(count)]
     passages = [_text(rng, 60) for _ in range(count + 1)]
-    return [RawPair(str(i), f"{lang} {queries[i]}", f"{lang} {passages[i]}", language=lang,
+    return [RawPair(triple_source_id(i, str(i)), f"{lang} {queries[i]}", f"{lang} {passages[i]}", language=lang,
                     negative=f"{lang} {passages[i + 1]}", passage_key=str(i), negative_key=str(i + 1))
             for lang in spec.languages for i in range(count)]
 
 
-def _pinned(node):
-    """``node`` with every unset pin filled with a well-formed stand-in (nothing is fetched)."""
-    if isinstance(node, dict):
-        return {key: STAND_INS[key] if key in STAND_INS and value is None else _pinned(value)
-                for key, value in node.items()}
-    return node
-
-
 def _profile(root: Path, scale: int) -> Path:
-    raw = _pinned(yaml.safe_load((REPO / "profiles" / "mini.yaml").read_text()))
+    raw = with_stand_ins(yaml.safe_load((REPO / "profiles" / "mini.yaml").read_text()))  # nothing is fetched
     raw["sources"]["out_dir"] = str((root / "sources").relative_to(REPO))
     raw["data"]["out_dir"] = str((root / "source").relative_to(REPO))
     for settings in raw["sources"]["datasets"].values():
@@ -101,9 +97,9 @@ def measure(scale: int) -> dict:
         for name, settings in params.sources.datasets.items():
             spec, directory = SPECS[name], params.sources.out_dir / name
             directory.mkdir(parents=True)
-            pin = {spec.pin_key: settings.sha256 if spec.kind == "url" else settings.revision}
-            manifest = write_source(directory, spec, _pairs(spec, settings.max_pairs, rng), pin, settings.negatives,
-                                    params.seed, params.sources.shard_rows)
+            manifest = write_source(directory, spec, _pairs(spec, settings.max_pairs, rng),
+                                    {spec.pin_key: getattr(settings, spec.pin_key)}, settings.negatives, params.seed,
+                                    params.sources.shard_rows, max_pairs=settings.max_pairs)
             rows += sum(manifest["pairs"].values())
         results = {}
         for mode in ("import", "run"):

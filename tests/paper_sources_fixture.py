@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_repro.config import SourcesConfig, read_params_mapping
+from hybrid_repro.sources.files import triple_source_id
 from hybrid_repro.sources.shards import write_source
 from hybrid_repro.sources.specs import SPECS, RawPair
 
@@ -41,7 +42,7 @@ def _mmarco_pairs() -> list[RawPair]:
         for line, (query, positive, negative) in enumerate(MMARCO_TRIPLES):
             if language == "de" and line == MMARCO_WITHOUT_GERMAN:
                 continue
-            pairs.append(RawPair(str(line), mmarco_text("query", query, language),
+            pairs.append(RawPair(triple_source_id(line, str(query)), mmarco_text("query", query, language),
                                  mmarco_text("passage", positive, language), language=language,
                                  negative=mmarco_text("passage", negative, language),
                                  passage_key=str(positive), negative_key=str(negative)))
@@ -66,8 +67,8 @@ def write_fixture_sources(sources: SourcesConfig, seed: int) -> None:
         spec = SPECS[name]
         directory = sources.out_dir / name
         directory.mkdir(parents=True)
-        write_source(directory, spec, FIXTURE_PAIRS[name], {spec.pin_key: settings.revision}, settings.negatives,
-                     seed, shard_rows=4)
+        write_source(directory, spec, FIXTURE_PAIRS[name], {spec.pin_key: getattr(settings, spec.pin_key)},
+                     settings.negatives, seed, shard_rows=4, max_pairs=settings.max_pairs)
 
 
 def mini_profile_on_fixtures(mt_model: Path) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``data.source: paper``: the fetched sources (``<sources.out_dir>/<name>``) assembled into ``data/source``.
 
-Every source of ``params.sources.datasets`` is read through its shard manifest (each shard's sha256
-checked, :func:`~hybrid_repro.sources.shards.read_source_pairs`) and must have been fetched at the
-pin and with the negatives the params name. What becomes of a source follows its spec
+Every source of ``params.sources.datasets`` is read through its shard manifest and must have been
+fetched with the settings the params give now (pin, negatives, ``max_pairs`` and ``seed``: checked on
+the manifest alone, before any shard is read); then each shard's sha256 is checked
+(:func:`~hybrid_repro.sources.shards.read_shards`). What becomes of a source follows its spec
 (:data:`~hybrid_repro.sources.specs.SPECS`, PAPER.md section 2):
 
 * an English QA set to be translated (``spec.translate``) gives training examples of a
@@ -19,9 +20,10 @@ The layout is :mod:`hybrid_repro.data.source_corpus`'s with ``kind: paper``, no 
 (evaluation reads the fetched XQuAD-R / MLQA-R of ``evaluate.datasets``) and ``released.jsonl``.
 ``passage_id`` / ``negative_id`` are the shards' own, shared by a passage's translations, so the
 loss's false-negative mask holds across languages. A ``question_id`` is the dataset and a hash of
-the query's text (for a released record, its first language's): examples asking the same question
-with other positives or negatives never share a batch. Examples are numbered within their dataset
-in shard order, which is the source's order.
+the query's text, or for a released (mMARCO) record of MS MARCO's query id, the same in every
+language: examples asking the same question with other positives or negatives never share a batch.
+Examples are numbered within their dataset in shard order, which is the source's order; released
+records keep the order of the source's triples.
 
 Memory: every source is held in memory as Python dicts while the corpus is written (tested at the
 ``mini`` profile's size: a few thousand pairs per source); docs/data.md says what the full scale needs.
@@ -29,22 +31,21 @@ Memory: every source is held in memory as Python dicts while the corpus is writt
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from hybrid_repro.config import SourcesConfig
+from hybrid_repro.config import SourceConfig, SourcesConfig
 from hybrid_repro.data.jsonl import write_jsonl
 from hybrid_repro.data.source_corpus import (MANIFEST, ORIGIN_MACHINE_TRANSLATED, ORIGIN_RELEASED, ORIGIN_SOURCE_ONLY,
-                                             RELEASED_FILE, TEXT_FIELDS, answer_negative_share)
+                                             PAPER_KIND, RELEASED_FILE, TEXT_FIELDS, answer_negative_share)
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import sha256_file, write_json
+from hybrid_repro.sources.files import split_triple_source_id
 from hybrid_repro.sources.shards import MANIFEST as SOURCE_MANIFEST
-from hybrid_repro.sources.shards import read_source_pairs
-from hybrid_repro.sources.specs import SPECS, SourceSpec
+from hybrid_repro.sources.shards import read_shards, read_source_manifest
+from hybrid_repro.sources.specs import SPECS, SourceSpec, passage_id
 
-KIND = "paper"
 SOURCE_LANGUAGE = "en"
 DESCRIPTIONS = {
     ORIGIN_MACHINE_TRANSLATED: "English pairs of {repo}, machine-translated into the training languages",
@@ -69,25 +70,38 @@ def _fetch_hint(name: str) -> str:
     return f"run `dvc repro pipelines/paper/dvc.yaml:source@{name}`"
 
 
-def read_fetched_source(sources: SourcesConfig, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The verified manifest and rows of source ``name``: every shard matches its sha256, and the manifest
-    names this source, the pin and the negatives method the params give it."""
+def _verified(name: str, directory: Path, read: Callable[[], Any]) -> Any:
+    """``read()``, its errors (a malformed manifest, a shard that does not match) turned into one naming the fetch."""
+    try:
+        return read()
+    except HybridReproError as exc:
+        raise HybridReproError(f"source {name!r} in {directory} cannot be verified ({exc}): "
+                               f"{_fetch_hint(name)}") from exc
+
+
+def fetched_identity(spec: SourceSpec, settings: SourceConfig, seed: int) -> dict[str, Any]:
+    """What the manifest of source ``spec`` fetched with ``settings`` and ``seed`` records about its settings."""
+    return {"source": spec.name, spec.pin_key: getattr(settings, spec.pin_key), "negatives": settings.negatives,
+            "max_pairs": settings.max_pairs, "seed": seed}
+
+
+def read_fetched_source(sources: SourcesConfig, name: str, seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The verified manifest and rows of source ``name``: the manifest records the settings the params give the
+    source now (:func:`fetched_identity`; one without them is stale), checked before any shard is read, and every
+    shard matches its sha256."""
     directory = sources.out_dir / name
     if not (directory / SOURCE_MANIFEST).is_file():
         raise HybridReproError(f"source {name!r} has not been fetched ({directory / SOURCE_MANIFEST} is missing): "
                                f"{_fetch_hint(name)}")
-    try:
-        manifest, table = read_source_pairs(directory)
-    except HybridReproError as exc:
-        raise HybridReproError(f"source {name!r} in {directory} cannot be verified ({exc}): {_fetch_hint(name)}") from exc
-    spec, settings = SPECS[name], sources.datasets[name]
-    pinned = settings.sha256 if spec.kind == "url" else settings.revision
-    fetched = (manifest.get("source"), manifest.get(spec.pin_key), manifest.get("negatives"))
-    if fetched != (name, pinned, settings.negatives):
+    spec = SPECS[name]
+    manifest = _verified(name, directory, lambda: read_source_manifest(directory))
+    wanted = fetched_identity(spec, sources.datasets[name], seed)
+    stale = {key: manifest.get(key) for key, value in wanted.items() if manifest.get(key) != value}
+    if stale:
         raise HybridReproError(
-            f"{directory} holds source {fetched[0]!r} at {spec.pin_key} {fetched[1]!r} with negatives {fetched[2]!r}, "
-            f"but params name {name!r} at {pinned!r} with negatives {settings.negatives!r}: {_fetch_hint(name)}")
-    rows = table.to_pylist()
+            f"{directory} was fetched with {stale}, but params give {({key: wanted[key] for key in stale})}: "
+            f"{_fetch_hint(name)}")
+    rows = _verified(name, directory, lambda: read_shards(directory, manifest)).to_pylist()
     foreign = sorted({row["language"] for row in rows} - set(spec.languages))
     if foreign:
         raise HybridReproError(f"{directory} holds rows in {foreign}, but {name} has only {list(spec.languages)}: "
@@ -95,32 +109,40 @@ def read_fetched_source(sources: SourcesConfig, name: str) -> tuple[dict[str, An
     return manifest, rows
 
 
-def text_id(dataset: str, text: str) -> str:
-    """The id of a question: its dataset and a hash of its text."""
-    return f"{dataset}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:20]}"
+def question_id(dataset: str, key: str) -> str:
+    """The id of a question: its dataset and a hash of its key (its text, or mMARCO's query id), formed as a
+    passage id is."""
+    return passage_id(dataset, key)
 
 
 def _example(row: dict[str, Any], number: int) -> dict[str, Any]:
     dataset = row["dataset"]
-    return {"id": f"{dataset}/{number}", "question_id": text_id(dataset, row["query"]), "dataset": dataset,
+    return {"id": f"{dataset}/{number}", "question_id": question_id(dataset, row["query"]), "dataset": dataset,
             **{name: row[name] for name in TEXT_FIELDS},
             "positive_id": row["passage_id"], "negative_id": row["negative_id"]}
 
 
 def released_records(spec: SourceSpec, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per source record (``source_id``) with the texts of every language it has, languages in the
-    spec's order; records in the order of the spec's first language's rows."""
+    """One record per source triple with the texts of every language it has, languages in the spec's order,
+    records in triple order; its question id comes from MS MARCO's query id
+    (:func:`~hybrid_repro.sources.files.triple_source_id`), so it is the same whichever languages a triple has."""
     order = {language: index for index, language in enumerate(spec.languages)}
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[int, dict[str, Any]] = {}
     for row in sorted(rows, key=lambda row: order[row["language"]]):
-        record = records.setdefault(row["source_id"], {
-            "id": f"{spec.name}/{row['source_id']}", "question_id": text_id(spec.name, row["query"]),
+        try:
+            line, query = split_triple_source_id(row["source_id"])
+        except ValueError as exc:
+            raise HybridReproError(f"source {spec.name!r}: {exc}, as the loader writes it: "
+                                   f"{_fetch_hint(spec.name)}") from exc
+        record = records.setdefault(line, {
+            "id": f"{spec.name}/{line}", "question_id": question_id(spec.name, query),
             "dataset": spec.name, "positive_id": row["passage_id"], "negative_id": row["negative_id"], "texts": {}})
-        if (record["positive_id"], record["negative_id"]) != (row["passage_id"], row["negative_id"]):
-            raise HybridReproError(f"source {spec.name!r}: record {row['source_id']!r} names other passages in "
+        if (record["question_id"], record["positive_id"], record["negative_id"]) != (
+                question_id(spec.name, query), row["passage_id"], row["negative_id"]):
+            raise HybridReproError(f"source {spec.name!r}: triple {line} names another query or other passages in "
                                    f"{row['language']} than in {next(iter(record['texts']))}: {_fetch_hint(spec.name)}")
         record["texts"][row["language"]] = {name: row[name] for name in TEXT_FIELDS}
-    return list(records.values())
+    return [records[line] for line in sorted(records)]
 
 
 def origin_of(spec: SourceSpec) -> str:
@@ -130,14 +152,14 @@ def origin_of(spec: SourceSpec) -> str:
     return ORIGIN_RELEASED if len(spec.languages) > 1 else ORIGIN_SOURCE_ONLY
 
 
-def assemble(sources: SourcesConfig) -> PaperCorpus:
-    """Read and verify every source of ``sources.datasets`` and sort its rows into the corpus."""
+def assemble(sources: SourcesConfig, seed: int) -> PaperCorpus:
+    """Read and verify every source of ``sources.datasets`` (fetched with ``seed``) and sort its rows into the
+    corpus."""
     corpus = PaperCorpus()
     for name in sources.datasets:
         spec = SPECS[name]
-        manifest, rows = read_fetched_source(sources, name)
-        corpus.inputs[name] = {spec.pin_key: manifest[spec.pin_key], "negatives": manifest["negatives"],
-                               "pairs": manifest["pairs"],
+        manifest, rows = read_fetched_source(sources, name, seed)
+        corpus.inputs[name] = {**fetched_identity(spec, sources.datasets[name], seed), "pairs": manifest["pairs"],
                                "manifest_sha256": sha256_file(sources.out_dir / name / SOURCE_MANIFEST)}
         if spec.role == "validation":
             corpus.val += [_example(row, number) for number, row in enumerate(rows)]
@@ -169,13 +191,15 @@ def write_paper_source(out_dir: Path, corpus: PaperCorpus, seed: int) -> dict[st
     for name, records in files.items():
         write_jsonl(out_dir / name, records)
     manifest = {
-        "kind": KIND,
+        "kind": PAPER_KIND,
         "source_language": SOURCE_LANGUAGE,
         "seed": seed,
         "datasets": corpus.datasets,
         # Share of hard negatives that are some example's positive: false negatives whenever the two meet in a batch.
+        # Training counts the released records too: the share depends on passage ids only, whatever the language.
         "negatives_that_are_answers": {split: answer_negative_share(examples)
-                                       for split, examples in (("train", corpus.train), ("val", corpus.val))
+                                       for split, examples in (("train", corpus.train + corpus.released),
+                                                               ("val", corpus.val))
                                        if examples},
         "inputs": corpus.inputs,
         "files": {name: sha256_file(out_dir / name) for name in files},

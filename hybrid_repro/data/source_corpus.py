@@ -37,6 +37,8 @@ MANIFEST_KEYS = ("kind", "source_language", "datasets", "files")
 EXAMPLE_KEYS = ("id", "question_id", "dataset", "query", "positive", "negative", "positive_id", "negative_id")
 TEXT_FIELDS = ("query", "positive", "negative")
 RELEASED_FILE = "released.jsonl"
+# The corpus kind of data.source paper (hybrid_repro/data/paper_corpus.py), the one without an evaluation set.
+PAPER_KIND = "paper"
 RELEASED_KEYS = ("id", "question_id", "dataset", "positive_id", "negative_id")
 # How a dataset reaches the training languages: translated by the translate stage, kept in the source language,
 # or with the translations released with it.
@@ -175,8 +177,14 @@ def read_source_corpus(source_dir: Path) -> LoadedSource:
              and name not in present["released" if info.get("origin") == ORIGIN_RELEASED else "train"]]
     if empty:
         raise HybridReproError(f"datasets {empty} have no training examples in {source_dir}; rerun `hybrid-repro data`")
-    # A paper corpus has no evaluation set: evaluation reads the fetched LAReQA sets of evaluate.datasets.
-    evaluation = (read_json(source_dir / "eval.json") if "eval.json" in manifest["files"]
-                  else {"articles": [], "dataset": None})
+    # A paper corpus has no evaluation set: evaluation reads the fetched LAReQA sets of evaluate.datasets. Any other
+    # kind must have one, or translate would silently write none.
+    if "eval.json" in manifest["files"]:
+        evaluation = read_json(source_dir / "eval.json")
+    elif manifest["kind"] == PAPER_KIND:
+        evaluation = {"articles": [], "dataset": None}
+    else:
+        raise HybridReproError(f"{source_dir / MANIFEST} lists no eval.json, which a {manifest['kind']!r} corpus "
+                               "needs; rerun `hybrid-repro data`")
     lexicon = Lexicon.from_json(read_json(source_dir / "lexicon.json")) if "lexicon.json" in manifest["files"] else None
     return LoadedSource(manifest, train, val, evaluation["articles"], evaluation["dataset"], lexicon, released)

@@ -85,13 +85,15 @@ def sentence_joiner(lang: str) -> str:
 
 
 def kept_examples(examples: list[dict[str, Any]], plan: LanguagePlan, multilingual: set[str],
-                  seed: int) -> dict[str, set[str]]:
+                  seed: int, released: list[dict[str, Any]]) -> dict[str, set[str]]:
     """Example ids present in each training language.
 
     Source-only datasets exist in the source language only; a low-resource language keeps
     ``round(share * n)`` examples of each multilingual dataset, drawn with a seeded generator
-    independent of the other languages.
+    independent of the other languages. A training language needs examples here or among the
+    ``released`` records (translated layout, passed through as they are); one with neither is an error.
     """
+    released_languages = {lang for record in released for lang in record["texts"]}
     by_dataset: dict[str, list[str]] = defaultdict(list)
     for example in examples:
         by_dataset[example["dataset"]].append(example["id"])
@@ -104,10 +106,11 @@ def kept_examples(examples: list[dict[str, Any]], plan: LanguagePlan, multilingu
             share = plan.low_resource.get(lang, 1.0)
             rng = random.Random(f"{seed}:low-resource:{lang}:{dataset}")
             ids |= set(dataset_ids) if share == 1.0 else set(rng.sample(dataset_ids, round(share * len(dataset_ids))))
-        if not ids:
+        if not ids and lang not in released_languages:
             raise HybridReproError(
                 f"training language {lang!r} has no examples (its low_resource share is too small, or it has only "
-                "source-only datasets); raise translate.low_resource or drop it from train_languages"
+                "source-only datasets, and no released dataset has it); raise translate.low_resource or drop it "
+                "from train_languages"
             )
         kept[lang] = ids
     return kept
@@ -228,7 +231,7 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
                             seed: int, backend: dict[str, Any]) -> dict[str, Any]:
     """Translate ``source`` for ``plan`` and write every output file under ``out_dir``; return the manifest."""
     multilingual = source.multilingual_datasets
-    train_present = kept_examples(source.train, plan, multilingual, seed)
+    train_present = kept_examples(source.train, plan, multilingual, seed, source.released)
     val_present = {
         lang: {e["id"] for e in source.val if lang == plan.source or e["dataset"] in multilingual} for lang in plan.train
     }

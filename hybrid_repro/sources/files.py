@@ -67,13 +67,28 @@ def _triples(path: Path, limit: Optional[int]) -> pa.Table:
     return table if limit is None else table.slice(0, limit)
 
 
+def triple_source_id(line: int, query_id: str) -> str:
+    """The source id of an mMARCO row, ``<line>/<query id>``: the line orders the triples, and MS MARCO's query
+    id names the question in every language, whichever languages a triple has."""
+    return f"{line}/{query_id}"
+
+
+def split_triple_source_id(source_id: str) -> tuple[int, str]:
+    """The triple's line number and query id of a :func:`triple_source_id`; ValueError if it is not one."""
+    line, _, query_id = source_id.partition("/")
+    if not line.isdigit() or not query_id:
+        raise ValueError(f"{source_id!r} is not <line>/<query id>")
+    return int(line), query_id
+
+
 def read_mmarco(files: dict[str, Path], languages: tuple[str, ...], limit: Optional[int] = None) -> Iterator[RawPair]:
     """MS MARCO's training triples (query, positive, BM25 negative) rendered in every language of
     ``languages``, from mMARCO's id triples and its per-language query and passage tables.
 
     Passage ids are MS MARCO's, shared by every language, so a passage and its translations are one
-    passage; the triple's line number is the source id. One language's tables are in memory at a time,
-    only the queries and passages the triples name.
+    passage; the source id is the triple's line number and MS MARCO's query id (:func:`triple_source_id`),
+    the same in every language. One language's tables are in memory at a time, only the queries and
+    passages the triples name.
     """
     triples = _triples(files["data/triples.train.ids.small.tsv"], limit)
     qids = set(pc.unique(triples["qid"]).to_pylist())
@@ -86,6 +101,6 @@ def read_mmarco(files: dict[str, Path], languages: tuple[str, ...], limit: Optio
         for batch in triples.to_batches():
             for qid, pos, neg in zip(*(column.to_pylist() for column in batch.columns)):
                 if qid in queries and pos in passages and neg in passages:
-                    yield RawPair(str(line), queries[qid], passages[pos], language=language, negative=passages[neg],
-                                  passage_key=pos, negative_key=neg)
+                    yield RawPair(triple_source_id(line, qid), queries[qid], passages[pos], language=language,
+                                  negative=passages[neg], passage_key=pos, negative_key=neg)
                 line += 1

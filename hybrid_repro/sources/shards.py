@@ -4,14 +4,16 @@ Columns (:data:`COLUMNS`): ``query``, ``positive``, ``negative``, ``language``, 
 ``source_id`` (the record's id in its source), ``passage_id`` and ``negative_id`` (passage
 identities shared by a passage's translations, :func:`~hybrid_repro.sources.specs.passage_id`)
 and ``negative_origin`` (``given``, ``bm25`` or ``random``). Shards are ``<language>-<nnnn>.parquet``
-of at most ``shard_rows`` rows, in source order; ``manifest.json`` holds the counts and every
-shard's sha256, checked by :func:`read_source_pairs`.
+of at most ``shard_rows`` rows, in source order; ``manifest.json`` holds the counts, every
+shard's sha256 (checked by :func:`read_shards`) and every setting the rows depend on
+(:data:`IDENTITY_KEYS`: the pin, the negatives method, ``max_pairs`` and ``seed``), so that a reader can
+tell shards fetched with other params from current ones by the manifest alone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,6 +27,12 @@ MANIFEST = "manifest.json"
 COLUMNS = ("query", "positive", "negative", "language", "dataset", "source_id", "passage_id", "negative_id",
            "negative_origin")
 SCHEMA = pa.schema([(column, pa.string()) for column in COLUMNS])
+# What the rows depend on besides the source's own records (the pin key, ``revision`` or ``sha256``, comes with
+# them): ``max_pairs`` cuts the source, and mined negatives are drawn within the kept rows (bm25) or with the seed
+# (random).
+IDENTITY_KEYS = ("source", "negatives", "max_pairs", "seed")
+# Keys a reader needs besides the identity; a manifest without them is not one this module wrote.
+_LAYOUT_KEYS = ("pairs", "shards")
 
 
 class _Counts:
@@ -118,8 +126,9 @@ class _ShardWriter:
 
 
 def write_source(out_dir: Path, spec: SourceSpec, pairs: Iterable[RawPair], pin: dict[str, Any], negatives: str,
-                 seed: int, shard_rows: int) -> dict[str, Any]:
-    """Normalise ``pairs`` into shards and ``manifest.json`` under ``out_dir``; return the manifest."""
+                 seed: int, shard_rows: int, *, max_pairs: Optional[int]) -> dict[str, Any]:
+    """Normalise ``pairs`` (already cut to ``max_pairs``) into shards and ``manifest.json`` under ``out_dir``;
+    return the manifest."""
     counts, writer = _Counts(), _ShardWriter(out_dir, shard_rows)
     for row in normalised_rows(spec, pairs, negatives, seed, counts):
         writer.add(row)
@@ -133,16 +142,31 @@ def write_source(out_dir: Path, spec: SourceSpec, pairs: Iterable[RawPair], pin:
     manifest = {
         "source": spec.name, "kind": spec.kind, "repo": spec.repo, **pin, "split": spec.split,
         "configs": list(spec.configs), "role": spec.role, "translate": spec.translate, "licence": spec.licence,
-        "negatives": negatives, "paper_pairs_per_language": spec.paper_pairs, "pairs": pairs_per_language,
-        "dropped": counts.dropped, "shards": shards,
+        "negatives": negatives, "max_pairs": max_pairs, "seed": seed, "paper_pairs_per_language": spec.paper_pairs,
+        "pairs": pairs_per_language, "dropped": counts.dropped, "shards": shards,
     }
     write_json(out_dir / MANIFEST, manifest)
     return manifest
 
 
-def read_source_pairs(directory: Path) -> tuple[dict[str, Any], pa.Table]:
-    """The manifest and all rows of a source directory, every shard checked against its sha256."""
-    manifest = read_json(Path(directory) / MANIFEST)
+def read_source_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a source directory, checked for the keys a reader needs (no shard is opened)."""
+    path = Path(directory) / MANIFEST
+    manifest = read_json(path)
+    missing = [key for key in (*IDENTITY_KEYS, *_LAYOUT_KEYS) if not isinstance(manifest, dict) or key not in manifest]
+    if missing:
+        raise HybridReproError(f"{path} lacks {', '.join(missing)}: it was written by another version, or edited")
+    shards = manifest["shards"]
+    if not isinstance(shards, list) or not shards or not all(
+            isinstance(shard, dict) and isinstance(shard.get("file"), str) and isinstance(shard.get("sha256"), str)
+            for shard in shards):
+        raise HybridReproError(f"{path}: 'shards' must be a non-empty list of entries with a file and a sha256")
+    return manifest
+
+
+def read_shards(directory: Path, manifest: dict[str, Any]) -> pa.Table:
+    """All rows of the shards ``manifest`` (from :func:`read_source_manifest`) lists, each checked against its
+    sha256."""
     tables = []
     for shard in manifest["shards"]:
         path = Path(directory) / shard["file"]
@@ -150,4 +174,10 @@ def read_source_pairs(directory: Path) -> tuple[dict[str, Any], pa.Table]:
             raise HybridReproError(f"{path} is missing or does not match {directory}/{MANIFEST}; "
                                    f"re-run the stage source@{manifest['source']}")
         tables.append(pq.read_table(path, schema=SCHEMA))
-    return manifest, pa.concat_tables(tables)
+    return pa.concat_tables(tables)
+
+
+def read_source_pairs(directory: Path) -> tuple[dict[str, Any], pa.Table]:
+    """The manifest and all rows of a source directory, every shard checked against its sha256."""
+    manifest = read_source_manifest(directory)
+    return manifest, read_shards(directory, manifest)

@@ -51,7 +51,7 @@ def _write_paper(params: Params) -> str:
 
     sources = sources_of(params)
     # Everything is read and verified before the output directory is opened: a missing source leaves no trace.
-    corpus = assemble(sources)
+    corpus = assemble(sources, params.seed)
     with atomic_output_dir(params.data.out_dir) as tmp:
         manifest = write_paper_source(tmp, corpus, params.seed)
     counts = ", ".join(f"{name} {info['train'] or info['val']} ({info['origin']}"

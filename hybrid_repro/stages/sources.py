@@ -77,11 +77,12 @@ def run_source(params: Params, name: str) -> dict[str, Any]:
     settings, spec = sources.source(name), SPECS[name]
     started = time.perf_counter()
     pairs = raw_pairs(spec, settings, sources.cache_dir / "downloads" / name)
-    pin: dict[str, Optional[str]] = {spec.pin_key: settings.sha256 if spec.kind == "url" else settings.revision}
+    pin: dict[str, Optional[str]] = {spec.pin_key: getattr(settings, spec.pin_key)}
     if spec.url:
         pin["url"] = spec.url
     with atomic_output_dir(sources.out_dir / name) as tmp:
-        manifest = write_source(tmp, spec, pairs, pin, settings.negatives, params.seed, sources.shard_rows)
+        manifest = write_source(tmp, spec, pairs, pin, settings.negatives, params.seed, sources.shard_rows,
+                                max_pairs=settings.max_pairs)
     counts = ", ".join(f"{language} {count}" for language, count in manifest["pairs"].items())
     print(f"source {name}: {counts} pairs in {len(manifest['shards'])} shard(s), negatives {settings.negatives}, "
           f"{time.perf_counter() - started:.1f}s -> {sources.out_dir / name}")

@@ -3,6 +3,7 @@ with the mini profile's languages: what is translated, kept in English, passed t
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,13 @@ from tiny_mt_models import build_m2m100
 
 from hybrid_repro.config import params_from_dict
 from hybrid_repro.data.jsonl import read_jsonl
+from hybrid_repro.data.paper_corpus import released_records
+from hybrid_repro.data.source_corpus import answer_negative_share
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import sha256_file
-from hybrid_repro.sources.specs import passage_id
+from hybrid_repro.sources.files import triple_source_id
+from hybrid_repro.sources.shards import read_source_pairs, write_source
+from hybrid_repro.sources.specs import SPECS, RawPair, passage_id
 from hybrid_repro.stages.data import run_data
 from hybrid_repro.stages.translate import run_translate
 
@@ -145,18 +150,33 @@ def _corrupt_first_shard(directory: Path) -> None:
     shard.write_bytes(shard.read_bytes()[:-10])
 
 
-def _repin(directory: Path) -> None:
+def _edit_manifest(directory: Path, **changes) -> None:
+    """Set (value) or drop (None) keys of a fetched source's manifest, as an older or other fetch left it."""
     manifest = json.loads((directory / "manifest.json").read_text())
-    manifest["revision"] = "9" * 40
+    for key, value in changes.items():
+        if value is None:
+            manifest.pop(key)
+        else:
+            manifest[key] = value
     (directory / "manifest.json").write_text(json.dumps(manifest))
 
 
 @pytest.mark.parametrize("breakage, expected", [
     (shutil.rmtree, "source 'mrtydi' has not been fetched"),
     (_corrupt_first_shard, "source 'mrtydi' .* cannot be verified .* does not match"),
-    (_repin, "at revision '9999999999.*but params name 'mrtydi' at '0000000000"),
-], ids=["missing", "corrupt-shard", "other-pin"])
-def test_a_missing_or_unverified_source_names_its_fetch_stage(workspace, breakage, expected):
+    (lambda d: _edit_manifest(d, revision="9" * 40),
+     "fetched with {'revision': '9999999999.*but params give {'revision': '0000000000"),
+    (lambda d: _edit_manifest(d, negatives="bm25"), "fetched with {'negatives': 'bm25'}, but params give .*'given'"),
+    (lambda d: _edit_manifest(d, max_pairs=5), "fetched with {'max_pairs': 5}, but params give {'max_pairs': 2000}"),
+    (lambda d: _edit_manifest(d, seed=99), "fetched with {'seed': 99}"),
+    # A manifest from before max_pairs and seed were recorded cannot vouch for them: fetch again.
+    (lambda d: _edit_manifest(d, max_pairs=None, seed=None), "lacks max_pairs, seed"),
+    (lambda d: _edit_manifest(d, shards=None), "cannot be verified .* lacks shards"),
+    (lambda d: _edit_manifest(d, pairs=None, negatives=None), "cannot be verified .* lacks negatives, pairs"),
+    (lambda d: _edit_manifest(d, shards=[]), "'shards' must be a non-empty list"),
+], ids=["missing", "corrupt-shard", "other-pin", "other-negatives", "other-max-pairs", "other-seed", "old-manifest",
+        "no-shards", "no-pairs-negatives", "empty-shards"])
+def test_a_missing_unverified_or_stale_source_names_its_fetch_stage(workspace, breakage, expected):
     before = tree_digest(workspace.data.out_dir)
     breakage(workspace.sources.out_dir / "mrtydi")
     with pytest.raises(HybridReproError, match=expected) as caught:
@@ -166,8 +186,113 @@ def test_a_missing_or_unverified_source_names_its_fetch_stage(workspace, breakag
     assert sorted(p.name for p in workspace.data.out_dir.parent.iterdir()) == ["source", "sources"]
 
 
-def test_sources_without_validation_set_are_refused(workspace):
+def _with_sources(params, **changes):
+    """``params`` with ``sources.datasets`` changed: a dict updates a source's settings, None drops the source."""
+    raw = params.model_dump(mode="json")
+    for name, settings in changes.items():
+        if settings is None:
+            del raw["sources"]["datasets"][name]
+        else:
+            raw["sources"]["datasets"][name].update(settings)
+    return params_from_dict(raw)
+
+
+@pytest.mark.parametrize("changes, expected", [
+    # The mini -> paper-xlmr switch: the 2,000-pair shards must not pass for the full source.
+    ({"wikiqa": {"max_pairs": None}}, "fetched with {'max_pairs': 2000}, but params give {'max_pairs': None}"),
+    ({"wikiqa": {"negatives": "random"}},
+     "fetched with {'negatives': 'bm25'}, but params give {'negatives': 'random'}"),
+], ids=["max-pairs", "negatives"])
+def test_shards_fetched_with_other_params_are_stale(workspace, changes, expected):
+    with pytest.raises(HybridReproError, match=expected):
+        run_data(_with_sources(workspace, **changes))
+
+
+def test_another_seed_makes_every_fetched_source_stale(workspace):
     raw = workspace.model_dump(mode="json")
-    del raw["sources"]["datasets"]["squadshifts"]
-    with pytest.raises(HybridReproError, match="no validation source: add squadshifts"):
+    raw["seed"] += 1
+    with pytest.raises(HybridReproError, match="fetched with {'seed': "):
         run_data(params_from_dict(raw))
+
+
+def test_staleness_is_found_on_the_manifest_before_any_shard_is_hashed(workspace, monkeypatch):
+    hashed = []
+    monkeypatch.setattr("hybrid_repro.sources.shards.sha256_file", lambda path: hashed.append(path) or "")
+    with pytest.raises(HybridReproError, match="fetched with {'max_pairs': 2000}"):
+        run_data(_with_sources(workspace, wikiqa={"max_pairs": 3}))
+    assert hashed == []
+
+
+def test_rows_in_a_language_the_source_lacks_are_refused(workspace):
+    directory = workspace.sources.out_dir / "mrtydi"
+    shutil.rmtree(directory)
+    directory.mkdir()
+    settings = workspace.sources.datasets["mrtydi"]
+    pairs = FIXTURE_PAIRS["mrtydi"] + [RawPair("de1", "Wer schrieb Buch 1?", "Buch 1 schrieb Dr. Smith.",
+                                               language="de", negative="Katzen schlafen.")]
+    write_source(directory, SPECS["mrtydi"], pairs, {"revision": settings.revision}, settings.negatives,
+                 workspace.seed, shard_rows=4, max_pairs=settings.max_pairs)
+    with pytest.raises(HybridReproError, match=r"holds rows in \['de'\], but mrtydi has only \['en'\]"):
+        run_data(workspace)
+
+
+def test_sources_without_validation_set_are_refused(workspace):
+    with pytest.raises(HybridReproError, match="no validation source: add squadshifts"):
+        run_data(_with_sources(workspace, squadshifts=None))
+
+
+def test_sources_without_training_set_are_refused(workspace):
+    with pytest.raises(HybridReproError, match="names no training source"):
+        run_data(_with_sources(workspace, wikiqa=None, mrtydi=None, mmarco=None))
+
+
+# -- mMARCO's released records --------------------------------------------------------------------
+
+
+def _mmarco_rows(tmp_path: Path, pairs: list[RawPair]) -> list[dict]:
+    """``pairs`` through the shard writer and reader, as the data stage reads a fetched mMARCO."""
+    write_source(tmp_path, SPECS["mmarco"], pairs, {"revision": "0" * 40}, "given", 0, shard_rows=4, max_pairs=None)
+    return read_source_pairs(tmp_path)[1].to_pylist()
+
+
+def test_a_training_language_found_only_in_released_records_is_trained_on(workspace):
+    """English-only Mr. TyDi and mMARCO: Arabic has no example to translate, but mMARCO's released Arabic."""
+    raw = _with_sources(workspace, wikiqa=None).model_dump(mode="json")
+    raw["translate"]["train_languages"] = ["en", "ar"]
+    params = params_from_dict(raw)
+    run_data(params)
+    run_translate(params)
+    train = read_jsonl(params.translate.out_dir / "train.jsonl")
+    assert {dataset: {lang for r in _of(train, dataset) for lang in r["texts"]} for dataset in ("mrtydi", "mmarco")} \
+        == {"mrtydi": {"en"}, "mmarco": {"en", "ar"}}
+
+
+def test_the_answer_negative_share_counts_the_released_records(built):
+    params, root = built
+    source = root / params.data.out_dir
+    train, released = read_jsonl(source / "train.jsonl"), read_jsonl(source / "released.jsonl")
+    share = json.loads((source / "manifest.json").read_text())["negatives_that_are_answers"]["train"]
+    assert share == answer_negative_share(train + released) != answer_negative_share(train)
+
+
+def test_a_triple_without_english_keeps_its_question_id_and_place(tmp_path):
+    # Triple 1 asks triple 0's question (MS MARCO query 0); its English row is missing.
+    pairs = [pair for pair in FIXTURE_PAIRS["mmarco"]
+             if not (pair.language == "en" and pair.source_id == triple_source_id(1, "0"))]
+    records = released_records(SPECS["mmarco"], _mmarco_rows(tmp_path, pairs))
+    assert [record["id"] for record in records] == [f"mmarco/{line}" for line in range(len(MMARCO_TRIPLES))]
+    assert list(records[1]["texts"]) == ["ar", "de"]
+    assert records[1]["question_id"] == records[0]["question_id"] != records[2]["question_id"]
+
+
+def test_a_triple_naming_other_passages_in_another_language_is_refused(tmp_path):
+    pairs = [replace(pair, passage_key="99") if pair.language == "ar" and pair.source_id == triple_source_id(2, "1")
+             else pair for pair in FIXTURE_PAIRS["mmarco"]]
+    with pytest.raises(HybridReproError, match="triple 2 names another query or other passages in ar than in en"):
+        released_records(SPECS["mmarco"], _mmarco_rows(tmp_path, pairs))
+
+
+def test_released_rows_need_the_loaders_source_ids(tmp_path):
+    pairs = [replace(pair, source_id="7") for pair in FIXTURE_PAIRS["mmarco"][:1]]
+    with pytest.raises(HybridReproError, match="'7' is not <line>/<query id>.*source@mmarco"):
+        released_records(SPECS["mmarco"], _mmarco_rows(tmp_path, pairs))

@@ -22,7 +22,7 @@ PIN = {"revision": "0" * 40}
 
 def _written(tmp_path, name, pairs, negatives, shard_rows=100):
     """The manifest and rows of ``pairs`` written as source ``name``."""
-    manifest = write_source(tmp_path, SPECS[name], pairs, PIN, negatives, seed=3, shard_rows=shard_rows)
+    manifest = write_source(tmp_path, SPECS[name], pairs, PIN, negatives, seed=3, shard_rows=shard_rows, max_pairs=None)
     return manifest, read_source_pairs(tmp_path)[1].to_pylist()
 
 
@@ -55,7 +55,7 @@ def test_filtering_drops_empty_and_repeated_pairs_and_given_negatives_are_requir
     manifest, _ = _written(tmp_path, "duorc", pairs, "random")
     assert manifest["dropped"] == {"empty": 1, "duplicate": 1}
     with pytest.raises(HybridReproError, match="negatives to bm25 or random"):
-        write_source(tmp_path, SPECS["mrtydi"], _pairs(), PIN, "given", seed=0, shard_rows=10)
+        write_source(tmp_path, SPECS["mrtydi"], _pairs(), PIN, "given", seed=0, shard_rows=10, max_pairs=None)
 
 
 def test_given_triples_are_kept_as_released_even_when_query_and_positive_repeat(tmp_path):
@@ -68,7 +68,7 @@ def test_given_triples_are_kept_as_released_even_when_query_and_positive_repeat(
 def test_shards_are_few_per_language_with_checksums_the_reader_verifies(tmp_path):
     pairs = [RawPair(str(i), f"q{i}", f"p{i}", language=lang, negative=f"n{i}") for lang in ("en", "de")
              for i in range(5)]
-    manifest = write_source(tmp_path, SPECS["mmarco"], pairs, PIN, "given", seed=0, shard_rows=2)
+    manifest = write_source(tmp_path, SPECS["mmarco"], pairs, PIN, "given", seed=0, shard_rows=2, max_pairs=None)
     assert [shard["file"] for shard in manifest["shards"]] == [
         f"{lang}-{n:04d}.parquet" for lang in ("de", "en") for n in range(3)]
     assert manifest["pairs"] == {"de": 5, "en": 5} and manifest["revision"] == "0" * 40

@@ -201,6 +201,14 @@ def _empty(path: Path) -> None:
     path.write_text("")
 
 
+def _unlist(source: Path, name: str) -> None:
+    """Remove ``name`` from the corpus and from its manifest, checksums consistent."""
+    manifest = json.loads((source / "manifest.json").read_text())
+    del manifest["files"][name]
+    (source / name).unlink()
+    (source / "manifest.json").write_text(json.dumps(manifest))
+
+
 @pytest.mark.parametrize(
     "breakage, fix_checksum, expected",
     [
@@ -213,9 +221,11 @@ def _empty(path: Path) -> None:
         (lambda source: _empty(source / "train.jsonl"), True, "holds no examples"),
         (lambda source: _replace_first_byte(source / "train.jsonl", b"\xff"), True, "train.jsonl is not valid UTF-8"),
         (lambda source: _replace_first_byte(source / "eval.json", b"\x00"), True, "eval.json contains a NUL byte"),
+        # Only a paper corpus goes without an evaluation set; any other would silently translate none.
+        (lambda source: _unlist(source, "eval.json"), False, "lists no eval.json, which a 'synthetic' corpus needs"),
     ],
     ids=["missing-dir", "checksum", "truncated-jsonl", "truncated-json", "corrupt-manifest", "missing-file", "empty",
-         "invalid-utf8", "nul-byte"],
+         "invalid-utf8", "nul-byte", "unlisted-eval"],
 )
 def test_missing_or_corrupt_source_is_rejected(workspace, breakage, fix_checksum, expected):
     before = tree_digest(workspace.translate.out_dir)
