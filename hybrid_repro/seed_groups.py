@@ -85,9 +85,9 @@ def pending_runs(params: Params) -> list[str]:
             if not all((params.evaluate.out_dir / name / ds / "metrics.json").is_file() for ds in params.evaluate.datasets)]
 
 
-def strategy_groups(params: Params) -> list[RunGroup]:
-    """The finished runs of ``params`` grouped by (strategy, alpha): baselines first, then hybrid by alpha."""
-    pending = pending_runs(params)
+def strategy_groups(params: Params, pending: Sequence[str]) -> list[RunGroup]:
+    """The runs of ``params`` other than ``pending`` (:func:`pending_runs`) grouped by (strategy, alpha): baselines
+    first, then hybrid by alpha."""
     if len(pending) == len(params.runs):
         raise HybridReproError(f"no run has results in {params.evaluate.out_dir} yet: evaluate at least one of "
                                f"{', '.join(params.runs)} (`hybrid-repro evaluate --run NAME`) before the report")

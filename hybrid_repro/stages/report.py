@@ -59,8 +59,8 @@ def _summary(groups: Sequence[RunGroup], comparisons: Sequence[Comparison], leve
 def run_report(params: Params) -> None:
     config = params.report
     datasets = params.evaluate.datasets
-    trained = strategy_groups(params)
     pending = pending_runs(params)
+    trained = strategy_groups(params, pending)
     zero_shot = zero_shot_group(params)
     groups = ([zero_shot] if zero_shot else []) + trained
     comparisons = paired_comparisons(trained, datasets, n_resamples=config.permutations, seed=params.seed)
