@@ -5,13 +5,14 @@ paper's scale (tens of millions of records) the data stage cannot hold them. :cl
 gives the same number from the passage ids alone, kept compactly: an id written by
 :func:`~hybrid_repro.sources.specs.passage_id` is ``<dataset>:<hex digits of a hash>``, so per dataset its
 hex digits as raw bytes (10 bytes for 20 digits) identify it exactly, and an id of one dataset can equal
-only an id of the same dataset. Memory: 20 bytes per example (its positive and its negative), plus, while
-:meth:`AnswerNegativeCounter.share` runs, a sorted copy of one dataset's positives (10 bytes per example of
-that dataset).
+only an id of the same dataset. Memory: 20 bytes per example (its positive and its negative,
+:attr:`AnswerNegativeCounter.nbytes`), plus, while :meth:`AnswerNegativeCounter.share` runs, a sorted copy of
+one dataset's positives (10 bytes per example of that dataset).
 """
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Optional
 
@@ -20,63 +21,74 @@ import numpy as np
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.sources.specs import passage_id
 
-# Ids are buffered as strings and turned into digests this many at a time: the buffer's memory stays bounded.
-_FLUSH_IDS = 65_536
+# Hex digits after "<dataset>:" in a passage id.
+_DIGITS = len(passage_id("", "")) - 1
 _HEX = re.compile(r"[0-9a-f]*")
+# Ids are buffered as hex text and turned into digests this many at a time: the buffer stays well under a MB.
+_FLUSH_IDS = 16_384
 
 
-def id_digests(dataset: str, ids: list[str]) -> np.ndarray:
-    """The hash digits of ``ids`` (passage ids of ``dataset``) as an array of fixed-width raw bytes, one per id.
-
-    Raises HybridReproError for an id that is not ``<dataset>:<hex digits>`` as :func:`passage_id` writes it:
-    two distinct such ids never share a digest, so counting on digests counts exactly as on the ids.
-    """
-    width = len(passage_id(dataset, ""))
-    prefix = f"{dataset}:"
-    # Checked in two passes, for speed at tens of millions of ids: the shape of every id, then all hex digits at once.
-    def shaped(value: object) -> bool:
-        return isinstance(value, str) and len(value) == width and value.startswith(prefix)
-
-    well_shaped = all(shaped(value) for value in ids)
-    digits = "".join(value[len(prefix):] for value in ids) if well_shaped else ""
-    if not well_shaped or not _HEX.fullmatch(digits):
-        wrong = next(value for value in ids if not (shaped(value) and _HEX.fullmatch(value, len(prefix))))
-        raise HybridReproError(f"passage id {wrong!r} of dataset {dataset!r} is not {prefix}<hex digits> as "
-                               "the source stage writes it")
-    return np.frombuffer(bytes.fromhex(digits), dtype=f"V{(width - len(prefix)) // 2}")
+def _malformed(dataset: str, value: object) -> HybridReproError:
+    return HybridReproError(f"passage id {value!r} of dataset {dataset!r} is not {dataset}:<{_DIGITS} hex digits> as "
+                            f"the source stage writes it: re-run the stage source@{dataset}")
 
 
 class AnswerNegativeCounter:
     """Counts the examples of one split whose negative passage is the positive of some example of the split,
-    as :func:`~hybrid_repro.data.source_corpus.answer_negative_share` does on a list, without holding examples."""
+    as :func:`~hybrid_repro.data.source_corpus.answer_negative_share` does on a list, without holding examples.
+
+    An id that is not ``<dataset>:<hex digits>`` as :func:`~hybrid_repro.sources.specs.passage_id` writes it is
+    refused (HybridReproError): two distinct such ids never share a digest, so counting on digests counts exactly
+    as on the ids."""
 
     def __init__(self) -> None:
         self.examples = 0
-        self._pending: dict[str, tuple[list[str], list[str]]] = {}
+        # Hex digits not yet turned into digests, all of one dataset (a dataset's examples stream past together).
+        # Only the digits are copied in: holding the id strings would hold the memory of the records around them.
+        self._pending_dataset = ""
+        self._pending = (io.StringIO(), io.StringIO())
+        self._pending_count = 0
         self._digests: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
 
     def add(self, dataset: str, positive_id: str, negative_id: str) -> None:
         """Count one example of ``dataset`` with these passage ids."""
-        positives, negatives = self._pending.setdefault(dataset, ([], []))
-        positives.append(positive_id)
-        negatives.append(negative_id)
+        if dataset != self._pending_dataset or self._pending_count >= _FLUSH_IDS:
+            self._flush()
+            self._pending_dataset = dataset
+        prefix = f"{dataset}:"
+        for buffer, value in zip(self._pending, (positive_id, negative_id)):
+            if not (isinstance(value, str) and len(value) == len(prefix) + _DIGITS and value.startswith(prefix)):
+                raise _malformed(dataset, value)
+            buffer.write(value[len(prefix):])
+        self._pending_count += 1
         self.examples += 1
-        if len(positives) >= _FLUSH_IDS:
-            self._flush(dataset)
 
-    def _flush(self, dataset: str) -> None:
-        positives, negatives = self._pending.pop(dataset)
-        digests = self._digests.setdefault(dataset, ([], []))
-        digests[0].append(id_digests(dataset, positives))
-        digests[1].append(id_digests(dataset, negatives))
+    def _flush(self) -> None:
+        if self._pending_count:
+            digests = self._digests.setdefault(self._pending_dataset, ([], []))
+            for chunks, buffer in zip(digests, self._pending):
+                chunks.append(self._as_digests(buffer.getvalue()))
+        self._pending = (io.StringIO(), io.StringIO())
+        self._pending_count = 0
+
+    def _as_digests(self, digits: str) -> np.ndarray:
+        if not _HEX.fullmatch(digits):  # one check for all the ids; the wrong one is looked for only on failure
+            wrong = next(digits[at:at + _DIGITS] for at in range(0, len(digits), _DIGITS)
+                         if not _HEX.fullmatch(digits, at, at + _DIGITS))
+            raise _malformed(self._pending_dataset, f"{self._pending_dataset}:{wrong}")
+        return np.frombuffer(bytes.fromhex(digits), dtype=f"V{_DIGITS // 2}")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the digests hold (the ids still buffered as text not counted)."""
+        return sum(chunk.nbytes for chunks in self._digests.values() for side in chunks for chunk in side)
 
     def share(self) -> Optional[float]:
         """The share of the examples counted so far whose negative is some example's positive, rounded as
         :func:`~hybrid_repro.data.source_corpus.answer_negative_share` rounds it; None when none was counted."""
         if not self.examples:
             return None
-        for dataset in list(self._pending):
-            self._flush(dataset)
+        self._flush()
         answers = 0
         for positive_chunks, negative_chunks in self._digests.values():
             positives = np.concatenate(positive_chunks)

@@ -17,16 +17,18 @@ paper's scale); :func:`read_shards` reads them whole into one table.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hybrid_repro.sources.negatives import NegativeMethod, Passages, mine_negatives
 from hybrid_repro.sources.specs import RawPair, SourceSpec, passage_id
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import read_json, sha256_file, write_json
+
+if TYPE_CHECKING:
+    from hybrid_repro.sources.negatives import NegativeMethod
 
 MANIFEST = "manifest.json"
 COLUMNS = ("query", "positive", "negative", "language", "dataset", "source_id", "passage_id", "negative_id",
@@ -38,9 +40,13 @@ SCHEMA = pa.schema([(column, pa.string()) for column in COLUMNS])
 IDENTITY_KEYS = ("source", "negatives", "max_pairs", "seed")
 # Keys a reader needs besides the identity; a manifest without them is not one this module wrote.
 _LAYOUT_KEYS = ("pairs", "shards")
-# What iter_shard_rows holds of one open shard: a record batch of this many rows (a few MB of Python objects at
-# MS MARCO's passage length) and a read buffer of this many bytes, whatever the shard's size.
+# What iter_shard_rows holds of one open shard, whatever the shard's size: a record batch of BATCH_ROWS rows as
+# Python objects, a read buffer of READ_BUFFER_BYTES, and the row group being decoded. The reader decodes a whole
+# row group at a time, so shards are written in row groups of ROW_GROUP_ROWS rows (about 13 MB of Arrow memory
+# per open shard at MS MARCO's passage length, measured; a 50,000-row group took 22 MB). Shards written before
+# with one row group per shard are read the same way, with more memory.
 BATCH_ROWS = 2048
+ROW_GROUP_ROWS = 8192
 READ_BUFFER_BYTES = 1 << 20
 
 
@@ -85,6 +91,9 @@ def _given_negatives(name: str, rows: Iterable[dict]) -> Iterator[dict]:
 
 def _mined_negatives(name: str, rows: list[dict], method: NegativeMethod, seed: int) -> list[dict]:
     """``rows`` with a negative mined per language within the dataset (the source's own are replaced)."""
+    # Imported here: bm25s brings torch (about 200 MB), which the readers of shards (the data stage) never need.
+    from hybrid_repro.sources.negatives import Passages, mine_negatives
+
     for language in sorted({row["language"] for row in rows}):
         chosen = [row for row in rows if row["language"] == language]
         passages = Passages.distinct([row["passage_id"] for row in chosen], [row["positive"] for row in chosen])
@@ -122,7 +131,8 @@ class _ShardWriter:
     def _write(self, language: str) -> None:
         number = sum(shard["language"] == language for shard in self.shards)
         path = self.out_dir / f"{language}-{number:04d}.parquet"
-        pq.write_table(pa.Table.from_pylist(self.buffers[language], schema=SCHEMA), path, compression="zstd")
+        pq.write_table(pa.Table.from_pylist(self.buffers[language], schema=SCHEMA), path, compression="zstd",
+                       row_group_size=ROW_GROUP_ROWS)
         self.shards.append({"file": path.name, "language": language, "rows": len(self.buffers[language]),
                             "sha256": sha256_file(path)})
         self.buffers[language] = []
@@ -200,7 +210,8 @@ def iter_shard_rows(directory: Path, manifest: dict[str, Any], language: Optiona
         if language is not None and shard["language"] != language:
             continue
         path = _verified_shard(directory, manifest, shard)
-        with pq.ParquetFile(path, buffer_size=READ_BUFFER_BYTES) as parquet:
+        # pre_buffer=False: pre-buffering would read every column chunk of a row group at once.
+        with pq.ParquetFile(path, buffer_size=READ_BUFFER_BYTES, pre_buffer=False) as parquet:
             for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=list(COLUMNS)):
                 languages = pc.unique(batch.column("language")).to_pylist()
                 if languages != [shard["language"]]:

@@ -47,9 +47,11 @@ def _write_synthetic(params: Params) -> str:
 
 def _write_paper(params: Params) -> str:
     from hybrid_repro.data.paper_corpus import fetched_sources, write_paper_source
-    from hybrid_repro.stages.sources import sources_of
 
-    sources = sources_of(params)
+    # The config requires the sources section with data.source paper. (Not stages.sources.sources_of: that
+    # module's fetch code imports torch, 200 MB this stage does not need.)
+    sources = params.sources
+    assert sources is not None
     # Every manifest is checked before the output directory is opened; the shards stream into it (each checked
     # against its sha256 as it is reached), and a shard that fails leaves no trace either: the directory is atomic.
     fetched = fetched_sources(sources, params.seed)

@@ -2,10 +2,9 @@
 
 import random
 
-import numpy as np
 import pytest
 
-from hybrid_repro.data.answer_negatives import AnswerNegativeCounter, id_digests
+from hybrid_repro.data.answer_negatives import AnswerNegativeCounter
 from hybrid_repro.data.source_corpus import answer_negative_share
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.sources.specs import passage_id
@@ -40,10 +39,23 @@ def test_an_id_of_another_dataset_never_matches():
     assert AnswerNegativeCounter().share() is None
 
 
-def test_digests_are_ten_bytes_per_id_and_refuse_ids_the_source_stage_does_not_write():
-    digests = id_digests("mmarco", [passage_id("mmarco", "1"), passage_id("mmarco", "2")])
-    assert digests.dtype.itemsize == 10 and len(np.unique(digests)) == 2
+def test_each_example_costs_twenty_bytes():
+    counter = AnswerNegativeCounter()
+    for example in _examples(1000, 0):
+        counter.add(example["dataset"], example["positive_id"], example["negative_id"])
+    counter.share()
+    assert counter.nbytes == 20 * 1000
+
+
+@pytest.mark.parametrize("when", ["add", "share"])
+def test_ids_the_source_stage_does_not_write_are_refused(when):
     digits = passage_id("mmarco", "1").split(":")[1]
-    for wrong in ["wikiqa:" + digits, "mmarco:" + digits.upper(), "mmarco:" + digits + "0", None]:
-        with pytest.raises(HybridReproError, match="is not mmarco:<hex digits> as the source stage writes it"):
-            id_digests("mmarco", [passage_id("mmarco", "1"), wrong])
+    # The shape of an id is checked as it is added, its digits with the rest of the buffer.
+    wrong = {"add": ["wikiqa:" + digits, "mmarco:" + digits + "0", None], "share": ["mmarco:" + digits.upper()]}
+    for value in wrong[when]:
+        counter = AnswerNegativeCounter()
+        with pytest.raises(HybridReproError, match=r"passage id .* is not mmarco:<20 hex digits> as the source stage "
+                                                   r"writes it: re-run the stage source@mmarco"):
+            counter.add("mmarco", passage_id("mmarco", "0"), passage_id("mmarco", "1"))
+            counter.add("mmarco", passage_id("mmarco", "2"), value)
+            counter.share()
