@@ -49,7 +49,7 @@ def _write_paper(params: Params) -> str:
     from hybrid_repro.data.paper_corpus import fetched_sources, write_paper_source
 
     # The config requires the sources section with data.source paper. (Not stages.sources.sources_of: that
-    # module's fetch code imports torch, 200 MB this stage does not need.)
+    # module's fetch code imports torch, about 200 MB of memory this stage does not need.)
     sources = params.sources
     assert sources is not None
     # Every manifest is checked before the output directory is opened; the shards stream into it (each checked
