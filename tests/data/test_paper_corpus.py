@@ -235,11 +235,13 @@ def test_another_seed_makes_every_fetched_source_stale(workspace):
         run_data(params_from_dict(raw))
 
 
-def test_staleness_is_found_on_the_manifest_before_any_shard_is_hashed(workspace, monkeypatch):
+@pytest.mark.parametrize("stale, recorded", [("wikiqa", 2000), ("squadshifts", 1000)], ids=["first", "last"])
+def test_staleness_is_found_on_the_manifests_before_any_shard_is_hashed(workspace, monkeypatch, stale, recorded):
+    # The last source's manifest too is read before the first source's shards stream into the output.
     hashed = []
     monkeypatch.setattr("hybrid_repro.sources.shards.sha256_file", lambda path: hashed.append(path) or "")
-    with pytest.raises(HybridReproError, match="fetched with {'max_pairs': 2000}"):
-        run_data(_with_sources(workspace, wikiqa={"max_pairs": 3}))
+    with pytest.raises(HybridReproError, match=f"fetched with {{'max_pairs': {recorded}}}"):
+        run_data(_with_sources(workspace, **{stale: {"max_pairs": 3}}))
     assert hashed == []
 
 
