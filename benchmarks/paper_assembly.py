@@ -7,10 +7,14 @@ and records its wall time and peak resident memory, beside the peak of a child t
 the stage (the interpreter and libraries). The texts are generated: queries of 8 words, passages
 of 60 (MS MARCO's passages average about that; DuoRC's and NewsQA's are far longer), so the
 memory per row is that of short rows. Mined negatives are ``random`` (mining is the source stage's
-cost, not this one's); the stage reads the same shards either way.
+cost, not this one's); the stage reads the same shards either way. Shards hold the profile's
+``sources.shard_rows`` (50,000) rows at most, so from scale 10 on a source spans several row groups
+and from scale 30 on several shards: the stage streams them, and its peak should stay nearly flat
+as the scale grows (docs/data.md).
 
-Usage (repository root, inside .venv):
-    python benchmarks/paper_assembly.py --scale 1 --scale 10 --out benchmarks/paper_assembly_cpu.json
+Usage (repository root, inside .venv; scale 100 writes about 2.8 GB of JSON Lines in a temporary folder):
+    python benchmarks/paper_assembly.py --scale 1 --scale 10 --scale 30 --scale 100 \
+        --out benchmarks/paper_assembly_cpu.json
 """
 
 from __future__ import annotations

@@ -46,14 +46,17 @@ def _write_synthetic(params: Params) -> str:
 
 
 def _write_paper(params: Params) -> str:
-    from hybrid_repro.data.paper_corpus import assemble, write_paper_source
-    from hybrid_repro.stages.sources import sources_of
+    from hybrid_repro.data.paper_corpus import fetched_sources, write_paper_source
 
-    sources = sources_of(params)
-    # Everything is read and verified before the output directory is opened: a missing source leaves no trace.
-    corpus = assemble(sources, params.seed)
+    # The config requires the sources section with data.source paper. (Not stages.sources.sources_of: that
+    # module's fetch code imports torch, about 200 MB of memory this stage does not need.)
+    sources = params.sources
+    assert sources is not None
+    # Every manifest is checked before the output directory is opened; the shards stream into it (each checked
+    # against its sha256 as it is reached), and a shard that fails leaves no trace either: the directory is atomic.
+    fetched = fetched_sources(sources, params.seed)
     with atomic_output_dir(params.data.out_dir) as tmp:
-        manifest = write_paper_source(tmp, corpus, params.seed)
+        manifest = write_paper_source(tmp, fetched, params.seed)
     counts = ", ".join(f"{name} {info['train'] or info['val']} ({info['origin']}"
                        f"{', validation' if info['role'] == 'validation' else ''})"
                        for name, info in manifest["datasets"].items())

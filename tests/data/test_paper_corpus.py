@@ -1,10 +1,12 @@
 """`data.source: paper`: fixture shards of four kinds of source -> data stage -> translate stage (tiny M2M-100),
 with the mini profile's languages: what is translated, kept in English, passed through or held for validation."""
 
+import itertools
 import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import pytest
 from paper_sources_fixture import (FIXTURE_PAIRS, MMARCO_LANGUAGES, MMARCO_TRIPLES, MMARCO_WITHOUT_GERMAN,
@@ -18,7 +20,7 @@ from hybrid_repro.data.source_corpus import answer_negative_share
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import sha256_file
 from hybrid_repro.sources.files import triple_source_id
-from hybrid_repro.sources.shards import read_source_pairs, write_source
+from hybrid_repro.sources.shards import iter_shard_rows, write_source
 from hybrid_repro.sources.specs import SPECS, RawPair, passage_id
 from hybrid_repro.stages.data import run_data
 from hybrid_repro.stages.translate import run_translate
@@ -132,6 +134,24 @@ def test_manifests_record_origins_and_per_language_counts(built):
     assert translated["datasets"]["mmarco"]["origin"] == "released"
 
 
+EXPECTED = Path(__file__).parent / "paper_corpus_expected"
+
+
+def test_the_streamed_corpus_is_byte_identical_to_the_in_memory_assembly(built):
+    """``paper_corpus_expected`` holds what the stage wrote from these fixture shards when it read every source whole
+    into memory: streaming changes no byte. Only the fetched manifests' sha256 in ``inputs`` may differ (they hash
+    the Parquet shards, whose bytes depend on the pinned pyarrow), so they are compared with the files themselves."""
+    params, root = built
+    written = root / params.data.out_dir
+    for name in ("train.jsonl", "val.jsonl", "released.jsonl"):
+        assert (written / name).read_bytes() == (EXPECTED / name).read_bytes(), name
+    expected = (EXPECTED / "manifest.json").read_text()
+    for name, recorded in json.loads(expected)["inputs"].items():
+        actual = sha256_file(root / params.sources.out_dir / name / "manifest.json")
+        expected = expected.replace(recorded["manifest_sha256"], actual)
+    assert (written / "manifest.json").read_text() == expected
+
+
 # -- errors: each leaves the previous data/source exactly as it was --------------------------------
 
 
@@ -215,11 +235,13 @@ def test_another_seed_makes_every_fetched_source_stale(workspace):
         run_data(params_from_dict(raw))
 
 
-def test_staleness_is_found_on_the_manifest_before_any_shard_is_hashed(workspace, monkeypatch):
+@pytest.mark.parametrize("stale, recorded", [("wikiqa", 2000), ("squadshifts", 1000)], ids=["first", "last"])
+def test_staleness_is_found_on_the_manifests_before_any_shard_is_hashed(workspace, monkeypatch, stale, recorded):
+    # The last source's manifest too is read before the first source's shards stream into the output.
     hashed = []
     monkeypatch.setattr("hybrid_repro.sources.shards.sha256_file", lambda path: hashed.append(path) or "")
-    with pytest.raises(HybridReproError, match="fetched with {'max_pairs': 2000}"):
-        run_data(_with_sources(workspace, wikiqa={"max_pairs": 3}))
+    with pytest.raises(HybridReproError, match=f"fetched with {{'max_pairs': {recorded}}}"):
+        run_data(_with_sources(workspace, **{stale: {"max_pairs": 3}}))
     assert hashed == []
 
 
@@ -249,10 +271,12 @@ def test_sources_without_training_set_are_refused(workspace):
 # -- mMARCO's released records --------------------------------------------------------------------
 
 
-def _mmarco_rows(tmp_path: Path, pairs: list[RawPair]) -> list[dict]:
-    """``pairs`` through the shard writer and reader, as the data stage reads a fetched mMARCO."""
-    write_source(tmp_path, SPECS["mmarco"], pairs, {"revision": "0" * 40}, "given", 0, shard_rows=4, max_pairs=None)
-    return read_source_pairs(tmp_path)[1].to_pylist()
+def _mmarco_rows(tmp_path: Path, pairs: list[RawPair]) -> dict[str, Iterator[dict]]:
+    """``pairs`` through the shard writer and reader, as the data stage reads a fetched mMARCO: one stream of rows
+    per language."""
+    manifest = write_source(tmp_path, SPECS["mmarco"], pairs, {"revision": "0" * 40}, "given", 0, shard_rows=4,
+                            max_pairs=None)
+    return {language: iter_shard_rows(tmp_path, manifest, language) for language in manifest["pairs"]}
 
 
 def test_a_training_language_found_only_in_released_records_is_trained_on(workspace):
@@ -279,7 +303,7 @@ def test_a_triple_without_english_keeps_its_question_id_and_place(tmp_path):
     # Triple 1 asks triple 0's question (MS MARCO query 0); its English row is missing.
     pairs = [pair for pair in FIXTURE_PAIRS["mmarco"]
              if not (pair.language == "en" and pair.source_id == triple_source_id(1, "0"))]
-    records = released_records(SPECS["mmarco"], _mmarco_rows(tmp_path, pairs))
+    records = list(released_records(SPECS["mmarco"], _mmarco_rows(tmp_path, pairs)))
     assert [record["id"] for record in records] == [f"mmarco/{line}" for line in range(len(MMARCO_TRIPLES))]
     assert list(records[1]["texts"]) == ["ar", "de"]
     assert records[1]["question_id"] == records[0]["question_id"] != records[2]["question_id"]
@@ -289,10 +313,43 @@ def test_a_triple_naming_other_passages_in_another_language_is_refused(tmp_path)
     pairs = [replace(pair, passage_key="99") if pair.language == "ar" and pair.source_id == triple_source_id(2, "1")
              else pair for pair in FIXTURE_PAIRS["mmarco"]]
     with pytest.raises(HybridReproError, match="triple 2 names another query or other passages in ar than in en"):
-        released_records(SPECS["mmarco"], _mmarco_rows(tmp_path, pairs))
+        list(released_records(SPECS["mmarco"], _mmarco_rows(tmp_path, pairs)))
 
 
 def test_released_rows_need_the_loaders_source_ids(tmp_path):
     pairs = [replace(pair, source_id="7") for pair in FIXTURE_PAIRS["mmarco"][:1]]
     with pytest.raises(HybridReproError, match="'7' is not <line>/<query id>.*source@mmarco"):
-        released_records(SPECS["mmarco"], _mmarco_rows(tmp_path, pairs))
+        list(released_records(SPECS["mmarco"], _mmarco_rows(tmp_path, pairs)))
+
+
+def _released_rows(language: str, lines: Iterable[int], consumed: list[int]) -> Iterator[dict]:
+    """Rows of triples ``lines`` in ``language`` (query = positive = line, negative = line + 1), counting in
+    ``consumed`` how many were taken."""
+    for line in lines:
+        consumed.append(line)
+        yield {"source_id": triple_source_id(line, str(line)), "language": language,
+               "passage_id": passage_id("mmarco", str(line)), "negative_id": passage_id("mmarco", str(line + 1)),
+               "query": f"{language} q{line}", "positive": f"{language} p{line}", "negative": f"{language} p{line + 1}"}
+
+
+def test_released_languages_are_merged_on_the_line_without_reading_them_whole():
+    # Endless streams: a merge that read a language to its end would never return. German lacks every third triple.
+    consumed = {language: [] for language in ("de", "en", "ar")}
+    streams = {language: _released_rows(language, itertools.count() if language != "de" else
+                                        (line for line in itertools.count() if line % 3), consumed[language])
+               for language in consumed}
+    records = list(itertools.islice(released_records(SPECS["mmarco"], streams), 6))
+    assert [record["id"] for record in records] == [f"mmarco/{line}" for line in range(6)]
+    # The spec's language order (en ar ... de), whichever order the streams came in.
+    assert [list(record["texts"]) for record in records] == [["en", "ar"] if line % 3 == 0 else ["en", "ar", "de"]
+                                                             for line in range(6)]
+    assert records[4]["texts"]["de"] == {"query": "de q4", "positive": "de p4", "negative": "de p5"}
+    # Each language is read at most a row or two ahead of the records given out.
+    assert all(len(lines) <= 8 for lines in consumed.values())
+
+
+def test_released_rows_out_of_triple_order_are_refused():
+    streams = {"en": _released_rows("en", [0, 2, 1], []), "ar": _released_rows("ar", [0, 1, 2], [])}
+    with pytest.raises(HybridReproError, match=r"its en rows are not in triple order \(triple 1 after 2\).*"
+                                               "source@mmarco"):
+        list(released_records(SPECS["mmarco"], streams))

@@ -1,9 +1,12 @@
 """Normalised rows, mined negatives and Parquet shards of one source."""
 
+import json
+
 import pytest
 
 from hybrid_repro.sources.negatives import Passages, mine_negatives
-from hybrid_repro.sources.shards import COLUMNS, read_source_pairs, write_source
+from hybrid_repro.sources.shards import (COLUMNS, iter_shard_rows, read_source_manifest, read_source_pairs,
+                                         write_source)
 from hybrid_repro.sources.specs import SPECS, RawPair
 from hybrid_repro.errors import HybridReproError
 
@@ -77,3 +80,40 @@ def test_shards_are_few_per_language_with_checksums_the_reader_verifies(tmp_path
     (tmp_path / "en-0001.parquet").write_bytes(b"tampered")
     with pytest.raises(HybridReproError, match="source@mmarco"):
         read_source_pairs(tmp_path)
+
+
+def _two_languages(tmp_path, shard_rows=2):
+    pairs = [RawPair(f"{i}/q", f"q{i}", f"p{i}", language=lang, negative=f"n{i}") for lang in ("en", "de")
+             for i in range(5)]
+    return write_source(tmp_path, SPECS["mmarco"], pairs, PIN, "given", seed=0, shard_rows=shard_rows, max_pairs=None)
+
+
+def test_streamed_rows_are_the_table_rows_in_order_and_a_language_alone_on_request(tmp_path, monkeypatch):
+    monkeypatch.setattr("hybrid_repro.sources.shards.BATCH_ROWS", 1)  # batches smaller than a shard
+    manifest = _two_languages(tmp_path)
+    assert list(iter_shard_rows(tmp_path, manifest)) == read_source_pairs(tmp_path)[1].to_pylist()
+    assert [row["query"] for row in iter_shard_rows(tmp_path, manifest, "en")] == [f"q{i}" for i in range(5)]
+
+
+def test_each_shard_is_verified_just_before_it_is_read(tmp_path):
+    manifest = _two_languages(tmp_path)
+    (tmp_path / "de-0001.parquet").write_bytes(b"tampered")
+    rows = iter_shard_rows(tmp_path, manifest, "de")
+    assert [next(rows)["query"], next(rows)["query"]] == ["q0", "q1"]  # de-0000 streams before de-0001 is reached
+    with pytest.raises(HybridReproError, match="de-0001.parquet is missing or does not match.*source@mmarco"):
+        next(rows)
+
+
+def test_a_shard_whose_rows_are_in_another_language_than_its_entry_is_refused(tmp_path):
+    manifest = _two_languages(tmp_path)
+    manifest["shards"][0]["language"] = "en"  # de-0000 listed as English
+    with pytest.raises(HybridReproError, match=r"de-0000.parquet holds rows in \['de'\], but .* lists it as 'en'"):
+        list(iter_shard_rows(tmp_path, manifest))
+
+
+def test_a_manifest_shard_without_its_language_is_refused(tmp_path):
+    manifest = _two_languages(tmp_path)
+    del manifest["shards"][1]["language"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(HybridReproError, match="entries with a file, a language and a sha256"):
+        read_source_manifest(tmp_path)
