@@ -22,9 +22,14 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> i
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every object in a JSON Lines file; a missing file or a corrupt line is a HybridReproError."""
+    """Every object in a JSON Lines file; a missing file or a corrupt line is a HybridReproError.
+
+    Lines end at ``\\n`` only: JSON leaves U+2028, U+2029 and U+0085 unescaped inside strings, and
+    :meth:`str.splitlines` would cut a line at them."""
     path = Path(path)
-    lines = read_text(path).splitlines()
+    lines = read_text(path).split("\n")
+    if lines[-1] == "":
+        lines.pop()
     records = []
     for number, line in enumerate(lines, start=1):
         try:
