@@ -27,18 +27,18 @@ from hybrid_repro.config import load_params  # noqa: E402
 from hybrid_repro.data.jsonl import read_jsonl  # noqa: E402
 from hybrid_repro.io import read_json, write_json  # noqa: E402
 from hybrid_repro.stages.train import run_sampler  # noqa: E402
-from hybrid_repro.training.triplets import TrainingExample, TripletLookup  # noqa: E402
+from hybrid_repro.training.triplets import TrainingExamples, TripletLookup  # noqa: E402
 
 
-def examples_with_text_identities(path: Path, source: str) -> list[TrainingExample]:
+def examples_with_text_identities(path: Path, source: str) -> TrainingExamples:
     """The split's examples, each passage identified by its source-language text."""
-    return [TrainingExample(record["id"], record["question_id"], record["dataset"],
-                            record["texts"][source]["positive"], record["texts"][source]["negative"], record["texts"])
-            for record in read_jsonl(path)]
+    return TrainingExamples.from_records(
+        {**record, "positive_id": record["texts"][source]["positive"], "negative_id": record["texts"][source]["negative"]}
+        for record in read_jsonl(path))
 
 
 def measure_run(examples, lookup, params, run_name: str) -> dict:
-    sampler = run_sampler(params, run_name, [e.meta() for e in examples])
+    sampler = run_sampler(params, run_name, examples.metas)
     batches = itertools.islice((b for epoch in itertools.count() for b in sampler.epoch_batches(epoch)),
                                params.train.max_steps)
     pairs = translations = with_any = total = 0
@@ -64,10 +64,10 @@ def main() -> None:
     params = load_params(args.params)
     source = read_json(args.data / "manifest.json")["languages"]["source"]
     examples = examples_with_text_identities(args.data / "train.jsonl", source)
-    positives = {e.positive_id for e in examples}
+    positives = set(examples.positive_ids.tolist())
     result = {
         "data": str(args.data),
-        "negatives_that_are_answers": round(sum(e.negative_id in positives for e in examples) / len(examples), 4),
+        "negatives_that_are_answers": round(sum(n in positives for n in examples.negative_ids.tolist()) / len(examples), 4),
         "runs": {name: measure_run(examples, TripletLookup(examples), params, name) for name in params.runs},
     }
     write_json(args.out, result)

@@ -18,14 +18,14 @@ import hybrid_repro.kernels
 import hybrid_repro.modeling
 import hybrid_repro.training
 from hybrid_repro.config import Params
-from hybrid_repro.data.translated_manifest import verify_training_data
+from hybrid_repro.data.translated_manifest import VerifiedTrainingData, verify_training_data
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.modeling.encoder import Encoder
 from hybrid_repro.modeling.loss import InfoNCELoss
 from hybrid_repro.training.sampler import ExampleMeta, HybridBatchSampler
 from hybrid_repro.training.trainer import Trainer, resolve_precision
 from hybrid_repro.training.triplets import (
-    TripletLookup, corpus_texts, read_training_examples, validation_batches)
+    TrainingExamples, TripletLookup, corpus_texts, read_training_examples, validation_batches)
 
 # Settings that change how a run is carried out or recorded, but not the weights it ends with:
 # a checkpoint written under other values of these is still resumed. `num_threads` does change the
@@ -37,8 +37,6 @@ TRAIN_KEYS_NOT_IN_FINGERPRINT = ("checkpoint_every", "log_every", "num_threads",
 
 def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
     """Train run ``run_name`` of ``params`` to the end, resuming from its checkpoint when one matches."""
-    run = params.run(run_name)
-    seed = params.run_seed(run_name)
     data_dir = params.translate.out_dir
     train_path, val_path = data_dir / "train.jsonl", data_dir / "val.jsonl"
     if not data_dir.is_dir():
@@ -49,11 +47,17 @@ def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
         torch.set_num_threads(params.train.num_threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    train_examples = read_training_examples(train_path)
-    val_examples = read_training_examples(val_path)
+    with read_training_examples(train_path) as train_examples, read_training_examples(val_path) as val_examples:
+        _fit(params, run_name, train_examples, val_examples, verified, device, progress_bar)
+
+
+def _fit(params: Params, run_name: str, train_examples: TrainingExamples, val_examples: TrainingExamples,
+         verified: VerifiedTrainingData, device: torch.device, progress_bar: bool) -> None:
+    run = params.run(run_name)
+    seed = params.run_seed(run_name)
     corpus = corpus_texts(train_examples) if params.model.source == "scratch" else None
     encoder = Encoder.build(params.model, corpus, seed)
-    sampler = run_sampler(params, run_name, [example.meta() for example in train_examples])
+    sampler = run_sampler(params, run_name, train_examples.metas)
     val_languages = params.train.val_languages or (verified.source_language,)
     # The global seed, not the run's: every run is validated on the same batches.
     val_batches = validation_batches(

@@ -8,15 +8,18 @@ positive and negative passages in language ``pl``.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator, Mapping, Sequence, overload
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from hybrid_repro.data.jsonl import read_jsonl
 from hybrid_repro.data.translated_corpus import TEXT_FIELDS
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.training.sampler import Batch, ExampleMeta, HybridBatchSampler
@@ -33,16 +36,102 @@ class TrainingExample:
     negative_id: str
     texts: Mapping[str, Mapping[str, str]]
 
-    def meta(self) -> ExampleMeta:
-        return ExampleMeta(question_id=self.question_id, dataset=self.dataset, languages=frozenset(self.texts))
+
+class TrainingExamples(Sequence[TrainingExample]):
+    """The examples of one translated JSONL split, their texts left in the file.
+
+    Opening the split reads it once: every line is checked field by field, and only what the sampler and the
+    loss need stays in memory (per example its :class:`ExampleMeta`, the byte offset of its line and integer
+    identities of its two passages). ``examples[i]`` reads line ``i`` back, so a batch costs one read per
+    triplet and memory does not grow with the length or the number of translations of the texts: the paper's
+    corpus holds about 250 GB of text. Lines are split on ``\\n`` only; a text may hold U+2028 or U+0085,
+    which JSON leaves unescaped and :meth:`str.splitlines` would cut.
+    """
+
+    def __init__(self, handle: BinaryIO, name: str):
+        self._handle, self.name = handle, name
+        offsets, metas, positives, negatives = [], [], [], []
+        identities: dict[str, int] = {}
+        language_sets: dict[frozenset[str], frozenset[str]] = {}
+        handle.seek(0)
+        offset = 0
+        for number, line in enumerate(handle, start=1):
+            example = _example(_record(line, f"{name} line {number}"), f"{name} line {number}")
+            languages = frozenset(example.texts)
+            # One frozenset per distinct language set, not one per example.
+            metas.append(ExampleMeta(example.question_id, example.dataset, language_sets.setdefault(languages, languages)))
+            positives.append(identities.setdefault(example.positive_id, len(identities)))
+            negatives.append(identities.setdefault(example.negative_id, len(identities)))
+            offsets.append(offset)
+            offset += len(line)
+        if not offsets:
+            raise HybridReproError(f"{name} holds no examples: re-run the translate stage")
+        self.metas: list[ExampleMeta] = metas
+        self.offsets = np.array(offsets, dtype=np.int64)
+        self.positive_ids = np.array(positives, dtype=np.int64)
+        """The loss's identity of each example's positive passage: equal for a passage and its translations."""
+        self.negative_ids = np.array(negatives, dtype=np.int64)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "TrainingExamples":
+        """The examples of the JSONL split at ``path``, which stays open to read the texts from."""
+        path = Path(path)
+        if not path.is_file():
+            raise HybridReproError(f"{path} does not exist: re-run the translate stage")
+        handle = path.open("rb")
+        try:
+            return cls(handle, str(path))
+        except BaseException:
+            handle.close()
+            raise
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping], name: str = "records") -> "TrainingExamples":
+        """Examples held in memory, encoded as the split's lines would be."""
+        lines = b"".join(json.dumps(record, ensure_ascii=False).encode() + b"\n" for record in records)
+        return cls(io.BytesIO(lines), name)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __enter__(self) -> "TrainingExamples":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the split's file; the examples' texts cannot be read after this."""
+        self._handle.close()
+
+    @overload
+    def __getitem__(self, index: int) -> TrainingExample: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[TrainingExample]: ...
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        self._handle.seek(int(self.offsets[index]))
+        where = f"{self.name} example {index}"
+        return _example(_record(self._handle.readline(), where), where)
 
 
-def read_training_examples(path: str | os.PathLike) -> list[TrainingExample]:
-    """Every example of a translated JSONL split, checked field by field."""
-    records = read_jsonl(path)
-    if not records:
-        raise HybridReproError(f"{path} holds no examples: re-run the translate stage")
-    return [_example(record, f"{path} line {number}") for number, record in enumerate(records, start=1)]
+def read_training_examples(path: str | os.PathLike) -> TrainingExamples:
+    """Every example of a translated JSONL split, checked field by field; texts are read when used."""
+    return TrainingExamples.open(path)
+
+
+def _record(line: bytes, where: str) -> dict:
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HybridReproError(f"{where} is not valid JSON (truncated or corrupt?): {exc}; "
+                               "re-run the translate stage") from exc
+    if not isinstance(record, dict):
+        raise HybridReproError(f"{where} is not a JSON object; re-run the translate stage")
+    return record
 
 
 def _example(record: dict, where: str) -> TrainingExample:
@@ -59,7 +148,7 @@ def _example(record: dict, where: str) -> TrainingExample:
                            record["negative_id"], {lang: {f: fields[f] for f in TEXT_FIELDS} for lang, fields in texts.items()})
 
 
-def corpus_texts(examples: Sequence[TrainingExample]) -> Iterator[str]:
+def corpus_texts(examples: Iterable[TrainingExample]) -> Iterator[str]:
     """Every text of every example: what the scratch tokenizer is learned from."""
     for example in examples:
         for fields in example.texts.values():
@@ -105,10 +194,8 @@ class TripletTexts:
 class TripletLookup:
     """Turns sampled batches of ``TripletRef`` into texts."""
 
-    def __init__(self, examples: Sequence[TrainingExample]):
+    def __init__(self, examples: TrainingExamples):
         self.examples = examples
-        identities = sorted({e.positive_id for e in examples} | {e.negative_id for e in examples})
-        self.passage_index = {identity: i for i, identity in enumerate(identities)}
 
     def __call__(self, batch: Batch) -> TripletTexts:
         queries, positives, negatives, positive_ids, negative_ids = [], [], [], [], []
@@ -122,19 +209,19 @@ class TripletLookup:
             queries.append(query_side["query"])
             positives.append(passage_side["positive"])
             negatives.append(passage_side["negative"])
-            positive_ids.append(self.passage_index[example.positive_id])
-            negative_ids.append(self.passage_index[example.negative_id])
+            positive_ids.append(int(self.examples.positive_ids[item.example]))
+            negative_ids.append(int(self.examples.negative_ids[item.example]))
         return TripletTexts(queries, positives, negatives, positive_ids, negative_ids)
 
 
-def validation_batches(examples: Sequence[TrainingExample], *, batch_size: int, mono_probability: float,
+def validation_batches(examples: TrainingExamples, *, batch_size: int, mono_probability: float,
                        languages: Sequence[str], dataset_mixing: str, seed: int) -> list[TripletTexts]:
     """Fixed validation batches in ``languages``: the sampler's epochs 0 .. L-1 over ``examples``, L = len(languages).
 
     Within one epoch each example appears at most once, in one language; L epochs show the
     validation set about once per language. The batches depend only on the arguments.
     """
-    sampler = HybridBatchSampler([example.meta() for example in examples], batch_size=batch_size,
+    sampler = HybridBatchSampler(examples.metas, batch_size=batch_size,
                                  mono_probability=mono_probability, train_languages=languages,
                                  dataset_mixing=dataset_mixing, seed=seed)
     lookup = TripletLookup(examples)

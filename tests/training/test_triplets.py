@@ -8,18 +8,19 @@ from hybrid_repro.config import LossConfig
 from hybrid_repro.kernels.infonce_reference import info_nce_reference
 from hybrid_repro.modeling.loss import InfoNCELoss
 from hybrid_repro.training.sampler import Batch, TripletRef
-from hybrid_repro.training.triplets import TrainingExample, TripletLookup, TripletTexts
+from hybrid_repro.training.triplets import TrainingExamples, TripletLookup, TripletTexts
 
 
-def _example(index: int, positive_id: str, negative_id: str) -> TrainingExample:
+def _example(index: int, positive_id: str, negative_id: str) -> dict:
     texts = {lang: {"query": f"q{index} {lang}", "positive": f"{positive_id} {lang}", "negative": f"{negative_id} {lang}"}
              for lang in ("en", "de")}
-    return TrainingExample(f"ex{index}", f"q{index}", "d", positive_id, negative_id, texts)
+    return {"id": f"ex{index}", "question_id": f"q{index}", "dataset": "d", "positive_id": positive_id,
+            "negative_id": negative_id, "texts": texts}
 
 
 def test_a_translated_answer_gets_its_source_identity_in_every_language():
     # Example 1's hard negative is sentence s0, the answer of example 0.
-    examples = [_example(0, "s0", "s5"), _example(1, "s1", "s0"), _example(2, "s2", "s6")]
+    examples = TrainingExamples.from_records([_example(0, "s0", "s5"), _example(1, "s1", "s0"), _example(2, "s2", "s6")])
     batch = Batch("x-y", "d", (TripletRef(0, "en", "de"), TripletRef(1, "de", "en"), TripletRef(2, "en", "de")))
     texts = TripletLookup(examples)(batch)
     assert texts.positives[0] == "s0 de" and texts.negatives[1] == "s0 en"
