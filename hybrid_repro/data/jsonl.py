@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import atomic_output_file, read_text
+from hybrid_repro.io import atomic_output_file, decode_text
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
@@ -23,15 +23,30 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> i
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Every object in a JSON Lines file; a missing file or a corrupt line is a HybridReproError."""
+    return list(iter_jsonl(path))
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterable[dict[str, Any]]:
+    """The objects of a JSON Lines file one at a time, never holding the file; a missing file, invalid UTF-8, a
+    NUL byte (:func:`hybrid_repro.io.decode_text`, naming the line) or a corrupt line is a HybridReproError.
+
+    Lines end at ``\\n`` only: a text's U+2028 or U+0085, which ``json.dumps(..., ensure_ascii=False)`` leaves
+    unescaped, is part of its line.
+    """
     path = Path(path)
-    lines = read_text(path).splitlines()
-    records = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise HybridReproError(f"{path} line {number} is not valid JSON (truncated or corrupt?): {exc}") from exc
-        if not isinstance(record, dict):
-            raise HybridReproError(f"{path} line {number} is not a JSON object")
-        records.append(record)
-    return records
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError as exc:
+        raise HybridReproError(f"missing file {path}: run the stage that produces it first") from exc
+    except OSError as exc:
+        raise HybridReproError(f"cannot read {path}: {exc.strerror}") from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            line = decode_text(raw, f"line {number} of {path}")
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise HybridReproError(f"{path} line {number} is not valid JSON (truncated or corrupt?): {exc}") from exc
+            if not isinstance(record, dict):
+                raise HybridReproError(f"{path} line {number} is not a JSON object")
+            yield record
