@@ -13,8 +13,7 @@ read the same in many languages and would count as errors that are not.
 The sample is collected one text at a time (:class:`DistinctSample`), so the stage gathers it while writing
 its outputs and never holds them: of the distinct candidates it keeps the ``sample_size`` with the smallest
 seeded hash, a uniform sample that does not depend on the order or repetitions of the texts. An output with
-at most ``sample_size`` candidates is checked whole, as before; a larger one gets a different (equally random)
-sample than the seeded ``random.sample`` of the sorted candidates that this replaced, which needed them all.
+at most ``sample_size`` candidates is checked whole.
 """
 
 from __future__ import annotations

@@ -51,8 +51,9 @@ EVAL_VERSION = "synth-r-1"
 # Training and validation examples translated per round (one translator call per target language), then written.
 # What the stage holds of the machine-translated part is one round; a neural translator sorts and batches within
 # a call, so a round needs enough sentences to fill batches of similar length (4,096 examples give each call up
-# to 12,288 texts). A corpus of at most this many examples is translated in one call per language, as before
-# rounds existed.
+# to 12,288 texts). A corpus of at most this many examples is translated in one call per language. A neural
+# translator's persistent cache serves a sentence met again in a later round (a hit in the metrics), so it keeps
+# one translation.
 CHUNK_EXAMPLES = 4096
 
 
@@ -284,7 +285,7 @@ def _translated_rounds(source: LoadedSource, plan: LanguagePlan, translator: Tra
         bank = TextBank(plan.source)
         placed = [(split, example, presence[split].languages(example, plan.train))
                   for split, example in items if split != "eval"]
-        # Per language the texts go in as the single call before rounds took them: training, validation, evaluation.
+        # Per language: training, then validation, then evaluation texts, so one round is one call with all of them.
         for lang in plan.train:
             bank.need(lang, [example[f] for _, example, present in placed if lang in present for f in TEXT_FIELDS])
         with_eval = len(placed) < len(items)
