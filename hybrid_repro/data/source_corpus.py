@@ -179,10 +179,12 @@ def found_among(records: Iterable[dict[str, Any]], wanted: set[str],
                 keys: Callable[[dict[str, Any]], Iterable[str]]) -> set[str]:
     """Which of ``wanted`` the ``keys`` of some record give, reading ``records`` only until all are found."""
     found: set[str] = set()
+    if not wanted:
+        return found
     for record in records:
+        found |= wanted.intersection(keys(record))
         if found >= wanted:
             break
-        found |= wanted.intersection(keys(record))
     return found
 
 

@@ -23,6 +23,7 @@ from hybrid_repro.data.jsonl import iter_jsonl, read_jsonl, write_jsonl
 from hybrid_repro.data.langid_check import identify, sample_texts
 from hybrid_repro.data.mt_families import model_family
 from hybrid_repro.data.neural_translate import NeuralTranslator
+from hybrid_repro.data.source_corpus import found_among
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import sha256_file
 from hybrid_repro.sources.files import triple_source_id
@@ -207,3 +208,17 @@ def test_language_check_sample_ignores_order_and_repetitions():
     assert sample_texts(list(reversed(texts)) * 3 + ["no"], config, "7:langid:qa:de") == sample
     assert sample_texts(texts, config, "8:langid:qa:de") != sample
     assert sample_texts(texts[:5] + ["no"], config, "7:langid:qa:de") == sorted(texts[:5])
+
+
+def test_released_records_are_read_only_until_what_a_check_needs_is_found():
+    pulled = []
+
+    def records():
+        for number in range(1_000):
+            pulled.append(number)
+            yield {"dataset": "mmarco", "texts": {"en": {}, "ar": {}} if number < 5 else {"en": {}, "de": {}}}
+
+    assert found_among(records(), set(), lambda record: record["texts"]) == set() and pulled == []
+    assert found_among(records(), {"ar", "de"}, lambda record: record["texts"]) == {"ar", "de"} and len(pulled) == 6
+    pulled.clear()
+    assert found_among(records(), {"ar", "hi"}, lambda record: record["texts"]) == {"ar"} and len(pulled) == 1_000
