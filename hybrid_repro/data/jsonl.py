@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import atomic_output_file, read_text
+from hybrid_repro.io import atomic_output_file, decode_text
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
@@ -22,21 +22,37 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> i
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every object in a JSON Lines file; a missing file or a corrupt line is a HybridReproError.
+    """Every object in a JSON Lines file; a missing file or a corrupt line is a HybridReproError."""
+    return list(iter_jsonl(path))
 
-    Lines end at ``\\n`` only: JSON leaves U+2028, U+2029 and U+0085 unescaped inside strings, and
-    :meth:`str.splitlines` would cut a line at them."""
+
+def iter_jsonl(path: str | os.PathLike) -> Iterable[dict[str, Any]]:
+    """The objects of a JSON Lines file one at a time, never holding the file; a missing file, invalid UTF-8, a
+    NUL byte (:func:`hybrid_repro.io.decode_text`, naming the line) or a corrupt line is a HybridReproError.
+
+    Lines end at ``\\n`` only: a text's U+2028 or U+0085, which ``json.dumps(..., ensure_ascii=False)`` leaves
+    unescaped, is part of its line.
+    """
     path = Path(path)
-    lines = read_text(path).split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    records = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise HybridReproError(f"{path} line {number} is not valid JSON (truncated or corrupt?): {exc}") from exc
-        if not isinstance(record, dict):
-            raise HybridReproError(f"{path} line {number} is not a JSON object")
-        records.append(record)
-    return records
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError as exc:
+        raise HybridReproError(f"missing file {path}: run the stage that produces it first") from exc
+    except OSError as exc:
+        raise HybridReproError(f"cannot read {path}: {exc.strerror}") from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            yield parse_line(raw, path, number)
+
+
+def parse_line(raw: bytes, path: str | os.PathLike, number: int) -> dict[str, Any]:
+    """The object on line ``number`` of the JSON Lines file ``path``, given as the line's bytes; invalid UTF-8, a NUL
+    byte or anything but one JSON object is a HybridReproError naming the line."""
+    line = decode_text(raw, f"line {number} of {path}")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise HybridReproError(f"{path} line {number} is not valid JSON (truncated or corrupt?): {exc}") from exc
+    if not isinstance(record, dict):
+        raise HybridReproError(f"{path} line {number} is not a JSON object")
+    return record

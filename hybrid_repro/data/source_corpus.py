@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
-from hybrid_repro.data.jsonl import read_jsonl, write_jsonl
+from hybrid_repro.data.jsonl import iter_jsonl, write_jsonl
 from hybrid_repro.data.lexicon import Lexicon
 from hybrid_repro.data.synthetic import EVAL_DATASET, SourceCorpus
 from hybrid_repro.errors import HybridReproError
@@ -47,15 +47,30 @@ ORIGIN_MACHINE_TRANSLATED, ORIGIN_SOURCE_ONLY, ORIGIN_RELEASED = "machine-transl
 
 @dataclass
 class LoadedSource:
-    """A verified ``data/source`` directory."""
+    """A verified ``data/source`` directory whose example files are read one record at a time.
 
+    :func:`read_source_corpus` has checked every file's sha256 and every training and validation record;
+    :meth:`train`, :meth:`val` and :meth:`released` read their file again on each call, checking each record
+    as it goes (a released record is checked on this read only: it is never read ahead of its use).
+    """
+
+    directory: Path
     manifest: dict[str, Any]
-    train: list[dict[str, Any]]
-    val: list[dict[str, Any]]
+    split_counts: dict[str, dict[str, int]]
+    """Examples per dataset in ``train.jsonl`` and ``val.jsonl`` (keys ``train``, ``val``)."""
     eval_articles: list[dict[str, Any]]
     eval_dataset: Optional[str]
     lexicon: Optional[Lexicon]
-    released: list[dict[str, Any]]
+
+    def train(self) -> Iterator[dict[str, Any]]:
+        return _checked_examples(self.directory / "train.jsonl", self.manifest["datasets"])
+
+    def val(self) -> Iterator[dict[str, Any]]:
+        return _checked_examples(self.directory / "val.jsonl", self.manifest["datasets"])
+
+    def released(self) -> Iterator[dict[str, Any]]:
+        """The records of ``released.jsonl`` in file order; none when the corpus has no such file."""
+        return _released_records(self.directory, self.manifest)
 
     @property
     def kind(self) -> str:
@@ -71,7 +86,7 @@ class LoadedSource:
 
     @property
     def released_datasets(self) -> set[str]:
-        """Datasets whose records in :attr:`released` carry their released translations."""
+        """Datasets whose records in :meth:`released` carry their released translations."""
         return {name for name, info in self.manifest["datasets"].items() if info.get("origin") == ORIGIN_RELEASED}
 
 
@@ -125,19 +140,21 @@ def verify_files(source_dir: Path, manifest: dict[str, Any]) -> None:
             )
 
 
-def _check_examples(path: Path, records: list[dict[str, Any]], datasets: dict[str, Any]) -> None:
-    if not records:
-        raise HybridReproError(f"{path} holds no examples: an empty split cannot be trained on; rerun `hybrid-repro data`")
-    for number, record in enumerate(records, start=1):
+def _checked_examples(path: Path, datasets: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    count = 0
+    for count, record in enumerate(iter_jsonl(path), start=1):
         missing = [key for key in EXAMPLE_KEYS if not isinstance(record.get(key), str) or not record[key]]
         if missing:
-            raise HybridReproError(f"{path} line {number} lacks {', '.join(missing)}")
+            raise HybridReproError(f"{path} line {count} lacks {', '.join(missing)}")
         if record["dataset"] not in datasets:
-            raise HybridReproError(f"{path} line {number}: dataset {record['dataset']!r} is not in the manifest")
+            raise HybridReproError(f"{path} line {count}: dataset {record['dataset']!r} is not in the manifest")
+        yield record
+    if not count:
+        raise HybridReproError(f"{path} holds no examples: an empty split cannot be trained on; rerun `hybrid-repro data`")
 
 
-def _check_released(path: Path, records: list[dict[str, Any]], datasets: dict[str, Any]) -> None:
-    for number, record in enumerate(records, start=1):
+def _checked_released(path: Path, datasets: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for number, record in enumerate(iter_jsonl(path), start=1):
         missing = [key for key in RELEASED_KEYS if not isinstance(record.get(key), str) or not record[key]]
         texts = record.get("texts")
         if missing or not isinstance(texts, dict) or not texts:
@@ -149,10 +166,34 @@ def _check_released(path: Path, records: list[dict[str, Any]], datasets: dict[st
             if not isinstance(fields, dict) or not all(isinstance(fields.get(f), str) and fields[f]
                                                        for f in TEXT_FIELDS):
                 raise HybridReproError(f"{path} line {number}: the {lang} texts lack a query, positive or negative")
+        yield record
+
+
+def _released_records(source_dir: Path, manifest: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if RELEASED_FILE not in manifest["files"]:
+        return iter(())
+    return _checked_released(source_dir / RELEASED_FILE, manifest["datasets"])
+
+
+def found_among(records: Iterable[dict[str, Any]], wanted: set[str],
+                keys: Callable[[dict[str, Any]], Iterable[str]]) -> set[str]:
+    """Which of ``wanted`` the ``keys`` of some record give, reading ``records`` only until all are found."""
+    found: set[str] = set()
+    if not wanted:
+        return found
+    for record in records:
+        found |= wanted.intersection(keys(record))
+        if found >= wanted:
+            break
+    return found
 
 
 def read_source_corpus(source_dir: Path) -> LoadedSource:
-    """Read and verify ``source_dir``; any missing, corrupt or empty part is a HybridReproError."""
+    """Read and verify ``source_dir``; any missing, corrupt or empty part is a HybridReproError.
+
+    Memory stays bounded whatever the corpus size: the example files are checked in one streamed pass, and
+    ``released.jsonl`` only as far as it takes to find a record of every released dataset.
+    """
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         raise HybridReproError(f"source corpus {source_dir} does not exist: run `hybrid-repro data` first")
@@ -165,16 +206,16 @@ def read_source_corpus(source_dir: Path) -> LoadedSource:
                                "no translation: set translate.backend: parallel")
     datasets = manifest["datasets"]
     verify_files(source_dir, manifest)
-    train, val = read_jsonl(source_dir / "train.jsonl"), read_jsonl(source_dir / "val.jsonl")
-    _check_examples(source_dir / "train.jsonl", train, datasets)
-    _check_examples(source_dir / "val.jsonl", val, datasets)
-    released = read_jsonl(source_dir / RELEASED_FILE) if RELEASED_FILE in manifest["files"] else []
-    _check_released(source_dir / RELEASED_FILE, released, datasets)
+    split_counts = {split: dict(Counter(example["dataset"] for example in
+                                        _checked_examples(source_dir / f"{split}.jsonl", datasets)))
+                    for split in ("train", "val")}
     # Every training dataset needs examples: in released.jsonl if its translations were released, else in train.jsonl
     # (a validation dataset has examples in val.jsonl only).
-    present = {"train": {e["dataset"] for e in train}, "released": {r["dataset"] for r in released}}
-    empty = [name for name, info in datasets.items() if info.get("role", "train") == "train"
-             and name not in present["released" if info.get("origin") == ORIGIN_RELEASED else "train"]]
+    training = [name for name, info in datasets.items() if info.get("role", "train") == "train"]
+    released = {name for name in training if datasets[name].get("origin") == ORIGIN_RELEASED}
+    released_present = found_among(_released_records(source_dir, manifest), released, lambda r: [r["dataset"]])
+    empty = [name for name in training
+             if name not in (released_present if name in released else split_counts["train"])]
     if empty:
         raise HybridReproError(f"datasets {empty} have no training examples in {source_dir}; rerun `hybrid-repro data`")
     # A paper corpus has no evaluation set: evaluation reads the fetched LAReQA sets of evaluate.datasets. Any other
@@ -187,4 +228,4 @@ def read_source_corpus(source_dir: Path) -> LoadedSource:
         raise HybridReproError(f"{source_dir / MANIFEST} lists no eval.json, which a {manifest['kind']!r} corpus "
                                "needs; rerun `hybrid-repro data`")
     lexicon = Lexicon.from_json(read_json(source_dir / "lexicon.json")) if "lexicon.json" in manifest["files"] else None
-    return LoadedSource(manifest, train, val, evaluation["articles"], evaluation["dataset"], lexicon, released)
+    return LoadedSource(source_dir, manifest, split_counts, evaluation["articles"], evaluation["dataset"], lexicon)

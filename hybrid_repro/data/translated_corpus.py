@@ -18,29 +18,43 @@ Layout written by :func:`write_translated_corpus`:
 * ``manifest.json``: languages, per-dataset per-language counts and the sha256 of every file. A corpus
   without an evaluation set (``kind: paper``: evaluation reads the fetched XQuAD-R / MLQA-R) gets no
   ``eval/`` folder, and the manifest records no evaluation languages.
+
+:func:`write_translated_corpus` streams: the training and validation examples are read, translated and written
+:data:`CHUNK_EXAMPLES` at a time, then the released records one at a time, so what it holds does not grow with
+the corpus (the bound is in its docstring).
 """
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
+from contextlib import ExitStack
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from tqdm import tqdm
 
 from hybrid_repro.config import TranslateConfig
-from hybrid_repro.data.jsonl import read_jsonl, write_jsonl
+from hybrid_repro.data.langid_check import OutputSamples
 from hybrid_repro.data.languages import known_languages, language
 from hybrid_repro.data.sentences import sentence_separator
-from hybrid_repro.data.source_corpus import TEXT_FIELDS, LoadedSource
+from hybrid_repro.data.source_corpus import TEXT_FIELDS, LoadedSource, found_among
 from hybrid_repro.data.translate import Translator
 from hybrid_repro.data.translated_manifest import MANIFEST, manifest_files
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import read_json, write_json
+from hybrid_repro.io import atomic_output_file, write_json
 
 EVAL_VERSION = "synth-r-1"
+# Training and validation examples translated per round (one translator call per target language), then written.
+# What the stage holds of the machine-translated part is one round; a neural translator sorts and batches within
+# a call, so a round needs enough sentences to fill batches of similar length (4,096 examples give each call up
+# to 12,288 texts). A corpus of at most this many examples is translated in one call per language. A neural
+# translator's persistent cache serves a sentence met again in a later round (a hit in the metrics), so it keeps
+# one translation.
+CHUNK_EXAMPLES = 4096
 
 
 @dataclass(frozen=True)
@@ -84,36 +98,56 @@ def sentence_joiner(lang: str) -> str:
     return sentence_separator(lang)
 
 
-def kept_examples(examples: list[dict[str, Any]], plan: LanguagePlan, multilingual: set[str],
-                  seed: int, released: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """Example ids present in each training language.
+@dataclass(frozen=True)
+class Presence:
+    """Which training languages an example exists in: every example in the source language, a source-only
+    dataset's in no other, and in a low-resource language only the ``drawn`` ids of a multilingual dataset."""
+
+    source: str
+    multilingual: frozenset[str]
+    drawn: dict[str, frozenset[str]]
+
+    def languages(self, example: dict[str, Any], languages: Sequence[str]) -> list[str]:
+        return [lang for lang in languages
+                if lang == self.source or (example["dataset"] in self.multilingual
+                                           and (lang not in self.drawn or example["id"] in self.drawn[lang]))]
+
+
+def training_presence(source: LoadedSource, plan: LanguagePlan, seed: int) -> Presence:
+    """Where each training example of ``source`` exists.
 
     Source-only datasets exist in the source language only; a low-resource language keeps
     ``round(share * n)`` examples of each multilingual dataset, drawn with a seeded generator
     independent of the other languages. A training language needs examples here or among the
-    ``released`` records (translated layout, passed through as they are); one with neither is an error.
+    released records (translated layout, passed through as they are); one with neither is an error.
+    Only the ids of the multilingual datasets are read into memory, and only when a share is drawn.
     """
-    released_languages = {lang for record in released for lang in record["texts"]}
-    by_dataset: dict[str, list[str]] = defaultdict(list)
-    for example in examples:
-        by_dataset[example["dataset"]].append(example["id"])
-    kept: dict[str, set[str]] = {}
-    for lang in plan.train:
-        ids: set[str] = set()
-        for dataset, dataset_ids in by_dataset.items():
-            if lang != plan.source and dataset not in multilingual:
-                continue
-            share = plan.low_resource.get(lang, 1.0)
-            rng = random.Random(f"{seed}:low-resource:{lang}:{dataset}")
-            ids |= set(dataset_ids) if share == 1.0 else set(rng.sample(dataset_ids, round(share * len(dataset_ids))))
-        if not ids and lang not in released_languages:
-            raise HybridReproError(
-                f"training language {lang!r} has no examples (its low_resource share is too small, or it has only "
-                "source-only datasets, and no released dataset has it); raise translate.low_resource or drop it "
-                "from train_languages"
-            )
-        kept[lang] = ids
-    return kept
+    multilingual = frozenset(source.multilingual_datasets)
+    counts = source.split_counts["train"]
+    shares = {lang: plan.low_resource[lang] for lang in plan.train if plan.low_resource.get(lang, 1.0) != 1.0}
+    ids_by_dataset: dict[str, list[str]] = defaultdict(list)
+    for example in source.train() if shares else ():
+        if example["dataset"] in multilingual:
+            ids_by_dataset[example["dataset"]].append(example["id"])
+    drawn = {}
+    for lang, share in shares.items():
+        drawn[lang] = frozenset(
+            example_id for dataset, dataset_ids in ids_by_dataset.items()
+            for example_id in random.Random(f"{seed}:low-resource:{lang}:{dataset}").sample(
+                dataset_ids, round(share * len(dataset_ids))))
+    examples = {lang: sum(counts.values()) if lang == plan.source else
+                len(drawn[lang]) if lang in drawn else sum(counts.get(dataset, 0) for dataset in multilingual)
+                for lang in plan.train}
+    lacking = {lang for lang, count in examples.items() if not count}
+    released = found_among(source.released(), lacking, lambda record: record["texts"])
+    missing = [lang for lang in plan.train if lang in lacking - released]
+    if missing:
+        raise HybridReproError(
+            f"training language {missing[0]!r} has no examples (its low_resource share is too small, or it has only "
+            "source-only datasets, and no released dataset has it); raise translate.low_resource or drop it "
+            "from train_languages"
+        )
+    return Presence(plan.source, multilingual, drawn)
 
 
 class TextBank:
@@ -129,7 +163,7 @@ class TextBank:
             self.pending[lang].update(dict.fromkeys(texts))
 
     def translate_all(self, translator: Translator) -> None:
-        for lang in tqdm(sorted(self.pending), desc="translate", unit="language"):
+        for lang in sorted(self.pending):
             texts = list(self.pending[lang])
             translated = translator.translate(texts, self.source, lang)
             if len(translated) != len(texts):
@@ -152,19 +186,10 @@ def _eval_texts(articles: list[dict[str, Any]]) -> list[str]:
     return texts
 
 
-def _example_records(examples: list[dict[str, Any]], languages: Sequence[str], present: dict[str, set[str]],
-                     bank: TextBank) -> list[dict[str, Any]]:
-    translators = {lang: bank.get(lang) for lang in languages}
-    records = []
-    for example in examples:
-        texts = {
-            lang: {field: translators[lang](example[field]) for field in TEXT_FIELDS}
-            for lang in languages
-            if example["id"] in present[lang]
-        }
-        records.append({"id": example["id"], "question_id": example["question_id"], "dataset": example["dataset"],
-                        "positive_id": example["positive_id"], "negative_id": example["negative_id"], "texts": texts})
-    return records
+def _example_record(example: dict[str, Any], languages: Sequence[str], bank: TextBank) -> dict[str, Any]:
+    texts = {lang: {field: bank.get(lang)(example[field]) for field in TEXT_FIELDS} for lang in languages}
+    return {"id": example["id"], "question_id": example["question_id"], "dataset": example["dataset"],
+            "positive_id": example["positive_id"], "negative_id": example["negative_id"], "texts": texts}
 
 
 def _xquad_paragraph(paragraph: dict[str, Any], tr: Callable[[str], str], joiner: str) -> dict[str, Any]:
@@ -201,22 +226,37 @@ def xquad_document(articles: list[dict[str, Any]], lang: str, tr: Callable[[str]
     }
 
 
-def kept_languages(records: list[dict[str, Any]], languages: Sequence[str]) -> list[dict[str, Any]]:
+def in_languages(record: dict[str, Any], languages: Sequence[str]) -> Optional[dict[str, Any]]:
+    """``record`` (translated layout) with only its texts in ``languages``; None if it has none of them."""
+    texts = {lang: fields for lang, fields in record["texts"].items() if lang in languages}
+    return {**record, "texts": texts} if texts else None
+
+
+def kept_languages(records: Iterable[dict[str, Any]], languages: Sequence[str]) -> list[dict[str, Any]]:
     """``records`` (translated layout) with only the texts in ``languages``; records left with none are dropped."""
-    kept = []
-    for record in records:
-        texts = {lang: fields for lang, fields in record["texts"].items() if lang in languages}
-        if texts:
-            kept.append({**record, "texts": texts})
-    return kept
+    return [kept for record in records if (kept := in_languages(record, languages)) is not None]
 
 
-def language_counts(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for record in records:
+class LanguageCounts:
+    """Records per (dataset, language), added one record at a time; datasets and languages in order of first
+    appearance."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add(self, record: dict[str, Any]) -> None:
         for lang in record["texts"]:
-            counts[record["dataset"]][lang] += 1
-    return {dataset: dict(per_lang) for dataset, per_lang in counts.items()}
+            self.counts[record["dataset"]][lang] += 1
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {dataset: dict(per_lang) for dataset, per_lang in self.counts.items()}
+
+
+def language_counts(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    counts = LanguageCounts()
+    for record in records:
+        counts.add(record)
+    return counts.as_dict()
 
 
 def dataset_summary(source_manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -227,33 +267,73 @@ def dataset_summary(source_manifest: dict[str, Any]) -> dict[str, dict[str, Any]
             for name, info in source_manifest["datasets"].items()}
 
 
-def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguagePlan, translator: Translator,
-                            seed: int, backend: dict[str, Any]) -> dict[str, Any]:
-    """Translate ``source`` for ``plan`` and write every output file under ``out_dir``; return the manifest."""
-    multilingual = source.multilingual_datasets
-    train_present = kept_examples(source.train, plan, multilingual, seed, source.released)
-    val_present = {
-        lang: {e["id"] for e in source.val if lang == plan.source or e["dataset"] in multilingual} for lang in plan.train
-    }
-    bank = TextBank(plan.source)
-    for examples, present in ((source.train, train_present), (source.val, val_present)):
-        for lang in plan.train:
-            bank.need(lang, [e[f] for e in examples if e["id"] in present[lang] for f in TEXT_FIELDS])
-    for lang in plan.eval:
-        bank.need(lang, _eval_texts(source.eval_articles))
-    bank.translate_all(translator)
+def _rounds(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
-    train = _example_records(source.train, plan.train, train_present, bank) + kept_languages(source.released, plan.train)
-    val = _example_records(source.val, plan.train, val_present, bank)
-    write_jsonl(out_dir / "train.jsonl", train)
-    write_jsonl(out_dir / "val.jsonl", val)
-    eval_counts = {}
-    for lang in plan.eval:
-        document = xquad_document(source.eval_articles, lang, bank.get(lang))
-        write_json(out_dir / "eval" / source.eval_dataset / f"{lang}.json", document)
-        paragraphs = [p for article in document["data"] for p in article["paragraphs"]]
-        eval_counts[lang] = {"questions": sum(len(p["qas"]) for p in paragraphs),
-                             "candidates": sum(len(p["sentences"]) for p in paragraphs)}
+
+def _translated_rounds(source: LoadedSource, plan: LanguagePlan, translator: Translator,
+                       seed: int) -> Iterator[tuple[list[tuple[str, dict[str, Any]]], Optional[TextBank]]]:
+    """The training and validation examples of ``source`` (in file order, training first) translated for ``plan``
+    in rounds of :data:`CHUNK_EXAMPLES`: per round its ``(split, record)`` pairs, and its TextBank if the round
+    translated the evaluation set too (the last one does, when ``plan`` has evaluation languages)."""
+    presence = {"train": training_presence(source, plan, seed),
+                "val": Presence(plan.source, frozenset(source.multilingual_datasets), {})}
+    examples = chain((("train", e) for e in source.train()), (("val", e) for e in source.val()))
+    for items in _rounds(chain(examples, [("eval", None)] if plan.eval else []), CHUNK_EXAMPLES):
+        bank = TextBank(plan.source)
+        placed = [(split, example, presence[split].languages(example, plan.train))
+                  for split, example in items if split != "eval"]
+        # Per language: training, then validation, then evaluation texts, so one round is one call with all of them.
+        for lang in plan.train:
+            bank.need(lang, [example[f] for _, example, present in placed if lang in present for f in TEXT_FIELDS])
+        with_eval = len(placed) < len(items)
+        for lang in plan.eval if with_eval else ():
+            bank.need(lang, _eval_texts(source.eval_articles))
+        bank.translate_all(translator)
+        yield [(split, _example_record(example, present, bank)) for split, example, present in placed], \
+            bank if with_eval else None
+
+
+def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguagePlan, translator: Translator,
+                            seed: int, backend: dict[str, Any],
+                            langid: Optional[OutputSamples] = None) -> dict[str, Any]:
+    """Translate ``source`` for ``plan`` and write every output file under ``out_dir``; return the manifest.
+    ``langid``, when given, collects the language check's samples of every translated text as it is written.
+
+    The training and validation examples are translated and written in rounds (:func:`_translated_rounds`), the
+    evaluation set with the last; then the released records are passed through to ``train.jsonl`` one at a
+    time. Memory holds one round (its source examples, their translations in every language and its distinct
+    source texts), the evaluation set, the ids of the multilingual datasets when a low-resource share is drawn
+    (:func:`training_presence`), the language check's samples and the counts: it does not grow with the released
+    records nor with the source-only datasets.
+    """
+    counts = {"train": LanguageCounts(), "val": LanguageCounts()}
+    eval_counts: dict[str, dict[str, int]] = {}
+    total = sum(sum(per_dataset.values()) for per_dataset in source.split_counts.values())
+    with ExitStack() as stack:
+        files = {split: stack.enter_context(atomic_output_file(out_dir / f"{split}.jsonl")) for split in counts}
+
+        def write(split: str, record: dict[str, Any]) -> None:
+            files[split].write(json.dumps(record, ensure_ascii=False) + "\n")
+            counts[split].add(record)
+
+        progress = stack.enter_context(tqdm(total=total, desc="translate", unit="example"))
+        for records, eval_bank in _translated_rounds(source, plan, translator, seed):
+            for split, record in records:
+                write(split, record)
+                if langid is not None and record["dataset"] not in source.released_datasets:
+                    for lang, fields in record["texts"].items():
+                        if lang != plan.source:
+                            langid.add(record["dataset"], lang, [fields[f] for f in TEXT_FIELDS])
+            if eval_bank is not None:
+                eval_counts = _write_eval(out_dir, source, plan, eval_bank, langid)
+            progress.update(len(records))
+        for record in source.released():
+            kept = in_languages(record, plan.train)
+            if kept is not None:
+                write("train", kept)
 
     manifest = {
         "source_kind": source.kind,
@@ -263,8 +343,8 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
                       "eval_only": list(plan.eval_only), "low_resource": plan.low_resource},
         "datasets": dataset_summary(source.manifest),
         "counts": {
-            "train": language_counts(train),
-            "val": language_counts(val),
+            "train": counts["train"].as_dict(),
+            "val": counts["val"].as_dict(),
             "eval": {source.eval_dataset: eval_counts} if source.eval_dataset else {},
         },
         "files": manifest_files(out_dir),
@@ -273,23 +353,17 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
     return manifest
 
 
-def translated_texts(out_dir: Path, plan: LanguagePlan) -> dict[tuple[str, str], list[str]]:
-    """Every translated text under ``out_dir``, grouped by (dataset, language); the source language is
-    left out (it is not translated). Training and validation records contribute their queries,
-    positives and negatives; evaluation files their questions and candidate sentences."""
-    texts: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for name in ("train.jsonl", "val.jsonl"):
-        for record in read_jsonl(out_dir / name):
-            for lang, fields in record["texts"].items():
-                if lang != plan.source:
-                    texts[record["dataset"], lang] += [fields[f] for f in TEXT_FIELDS]
-    evaluation = out_dir / "eval"
-    dataset_dirs = sorted(p for p in evaluation.iterdir() if p.is_dir()) if evaluation.is_dir() else []
-    for dataset_dir in dataset_dirs:
-        for lang in plan.eval:
-            if lang == plan.source:
-                continue
-            document = read_json(dataset_dir / f"{lang}.json")
-            for paragraph in (p for article in document["data"] for p in article["paragraphs"]):
-                texts[dataset_dir.name, lang] += paragraph["sentences"] + [qa["question"] for qa in paragraph["qas"]]
-    return dict(texts)
+def _write_eval(out_dir: Path, source: LoadedSource, plan: LanguagePlan, bank: TextBank,
+                langid: Optional[OutputSamples]) -> dict[str, dict[str, int]]:
+    """Write the evaluation set in every evaluation language; return its counts per language."""
+    eval_counts = {}
+    for lang in plan.eval:
+        document = xquad_document(source.eval_articles, lang, bank.get(lang))
+        write_json(out_dir / "eval" / source.eval_dataset / f"{lang}.json", document)
+        paragraphs = [p for article in document["data"] for p in article["paragraphs"]]
+        eval_counts[lang] = {"questions": sum(len(p["qas"]) for p in paragraphs),
+                             "candidates": sum(len(p["sentences"]) for p in paragraphs)}
+        if langid is not None and lang != plan.source:
+            for paragraph in paragraphs:
+                langid.add(source.eval_dataset, lang, paragraph["sentences"] + [qa["question"] for qa in paragraph["qas"]])
+    return eval_counts

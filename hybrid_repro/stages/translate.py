@@ -10,7 +10,9 @@ xquad``) and the stage keeps its training languages (:mod:`hybrid_repro.data.par
 A ``kind: paper`` source corpus (``data.source: paper``) carries no evaluation set, so none is
 translated whatever ``translate.eval_languages`` says (evaluation reads the fetched XQuAD-R / MLQA-R),
 and its released datasets (mMARCO) pass through untranslated and unchecked by language
-identification: their texts are the released translations, not this stage's.
+identification: their texts are the released translations, not this stage's. The stage streams its input
+and output (:func:`hybrid_repro.data.translated_corpus.write_translated_corpus`) and collects the language
+check's sample while writing, so its memory does not grow with the released records.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import time
 from typing import Any
 
 from hybrid_repro.config import Params
-from hybrid_repro.data.langid_check import check_languages
+from hybrid_repro.data.langid_check import OutputSamples, check_samples
 from hybrid_repro.data.neural_translate import NeuralTranslator
 from hybrid_repro.data.source_corpus import read_source_corpus
 from hybrid_repro.data.translate import build_translator
-from hybrid_repro.data.translated_corpus import LanguagePlan, translated_texts, write_translated_corpus
+from hybrid_repro.data.translated_corpus import LanguagePlan, write_translated_corpus
 from hybrid_repro.io import atomic_output_dir, write_json
 
 LANGID_SKIPPED = {
@@ -53,14 +55,13 @@ def run_translate(params: Params) -> None:
         neural = isinstance(translator, NeuralTranslator)
         if neural:
             translator.check_targets([lang for lang in dict.fromkeys(plan.train + plan.eval) if lang != plan.source])
+        samples = OutputSamples(config.langid, params.seed) if neural else None
         with atomic_output_dir(config.out_dir) as tmp:
-            manifest = write_translated_corpus(tmp, source, plan, translator, params.seed, backend)
+            manifest = write_translated_corpus(tmp, source, plan, translator, params.seed, backend, samples)
             if neural:
                 metrics["engine"] = {"name": translator.engine.name, "version": translator.engine.version}
                 metrics["translation"] = translator.stats.summary()
-                ours = {key: texts for key, texts in translated_texts(tmp, plan).items()
-                        if key[0] not in source.released_datasets}
-                metrics["langid"] = check_languages(ours, config.langid, params.seed)
+                metrics["langid"] = check_samples(samples)
             else:
                 metrics["langid"] = {"skipped": LANGID_SKIPPED["lexicon"]}
         train_counts = manifest["counts"]["train"]

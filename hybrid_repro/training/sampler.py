@@ -68,9 +68,11 @@ DATASET_MIXINGS = ("proportional", "uniform")
 PROGRESS_MIN_EXAMPLES = 1_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExampleMeta:
-    """What the sampler knows about one training example: its question, dataset and languages."""
+    """What the sampler knows about one training example: its question, dataset and languages.
+
+    Slotted: a corpus holds tens of millions of these."""
 
     question_id: str
     dataset: str

@@ -66,7 +66,8 @@ def test_examples_share_one_language_set_object_per_distinct_set():
     (b'[1, 2]', "line 2 is not a JSON object"),
     (json.dumps({**_record(1), "dataset": ""}).encode(), "line 2: 'dataset' must be a non-empty string"),
     (json.dumps({**_record(1), "texts": {"en": {"query": "q"}}}).encode(), r"line 2: texts\[.en.\] must hold"),
-    (b"\xff\xfe", "line 2 is not valid JSON"),
+    (b"\xff\xfe", "line 2 of .* is not valid UTF-8"),
+    (b'{"a": "\x00"}', "line 2 of .* NUL"),
 ])
 def test_a_bad_line_is_named_when_the_split_is_opened(tmp_path, line, message):
     path = tmp_path / "train.jsonl"
