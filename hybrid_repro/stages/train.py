@@ -37,6 +37,7 @@ TRAIN_KEYS_NOT_IN_FINGERPRINT = ("checkpoint_every", "log_every", "num_threads",
 
 def run_train(params: Params, run_name: str, progress_bar: bool = True) -> None:
     """Train run ``run_name`` of ``params`` to the end, resuming from its checkpoint when one matches."""
+    params.run(run_name)  # an unknown run is the first thing to report, before any file is read
     data_dir = params.translate.out_dir
     train_path, val_path = data_dir / "train.jsonl", data_dir / "val.jsonl"
     if not data_dir.is_dir():
