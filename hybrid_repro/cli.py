@@ -116,6 +116,21 @@ def translate(params_path: Path) -> None:
     run_translate(params)
 
 
+@cli.command("translate-pair")
+@params_option
+@click.option("--dataset", required=True, help="A machine-translated dataset of the paper corpus, e.g. wikiqa.")
+@click.option("--language", required=True, help="A training language other than the source, e.g. de.")
+@friendly_errors
+def translate_pair(params_path: Path, dataset: str, language: str) -> None:
+    """Stage `translate@DATASET-LANGUAGE` (pipelines/paper): one dataset into one language through the translation
+    cache, language-checked, with a receipt in data/translations/DATASET/LANGUAGE.json."""
+    params = _params(params_path)
+    _hub_environment(params, offline=True)
+    from hybrid_repro.stages.translate_pair import run_translate_pair
+
+    run_translate_pair(params, dataset, language)
+
+
 @cli.command()
 @params_option
 @run_option

@@ -5,7 +5,7 @@ pre-translated set (mMARCO, three of its languages) and the validation set (SQuA
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from hybrid_repro.config import SourcesConfig, read_params_mapping
 from hybrid_repro.sources.files import triple_source_id
@@ -61,13 +61,15 @@ FIXTURE_PAIRS = {
 }
 
 
-def write_fixture_sources(sources: SourcesConfig, seed: int) -> None:
-    """Shards and manifest of every fixture source that ``sources.datasets`` names, at its pin and negatives."""
+def write_fixture_sources(sources: SourcesConfig, seed: int,
+                          pairs: Mapping[str, list[RawPair]] = FIXTURE_PAIRS) -> None:
+    """Shards and manifest of every source that ``sources.datasets`` names, from ``pairs`` (by default the fixture
+    sources'), at its pin and negatives."""
     for name, settings in sources.datasets.items():
         spec = SPECS[name]
         directory = sources.out_dir / name
         directory.mkdir(parents=True)
-        write_source(directory, spec, FIXTURE_PAIRS[name], {spec.pin_key: getattr(settings, spec.pin_key)},
+        write_source(directory, spec, pairs[name], {spec.pin_key: getattr(settings, spec.pin_key)},
                      settings.negatives, seed, shard_rows=4, max_pairs=settings.max_pairs)
 
 

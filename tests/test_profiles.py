@@ -153,8 +153,14 @@ def test_profile_expands_its_dvc_grid(path, tmp_path):
             assert stage.cmd == f"hybrid-repro source --source {name}"
             assert [str(out) for out in stage.outs] == [f"{raw['sources']['out_dir']}/{name}"]
         # And DVC plans the opt-in pipeline with this profile's params (a second or so; its code deps must exist).
+        # Its translate@ stages depend on the root data stage, which DVC plans too; a dry run stops at a dependency
+        # that is missing, so the root check stage's marker and data/source stand in for what they would write.
         (tmp_path / "hybrid_repro").symlink_to(REPO / "hybrid_repro", target_is_directory=True)
+        (tmp_path / ".check").mkdir()
+        (tmp_path / ".check" / "params.ok").touch()
+        (tmp_path / "data" / "source").mkdir(parents=True)
         dry = subprocess.run([sys.executable, "-m", "dvc", "repro", "--dry", "pipelines/paper/dvc.yaml"],
                              cwd=tmp_path, capture_output=True, text=True)
         assert dry.returncode == 0, dry.stderr
         assert all(f"source@{name}'" in dry.stdout for name in raw["sources"]["datasets"])
+        assert dry.stdout.count("pipelines/paper/dvc.yaml:translate@") == 48

@@ -4,6 +4,7 @@ Each builder trains a sentencepiece model on a few sentences, wraps it in the fa
 transformers tokenizer (M2M100Tokenizer, NllbTokenizer, MarianTokenizer), and saves it with a randomly initialised seq2seq model of a few thousand
 parameters into a directory that ``from_pretrained`` loads like a hub checkpoint. The outputs are
 gibberish; the tests check the machinery around them (codes, vocabulary, batching, caching).
+:class:`ReversingEngine` stands in for a model where a test needs each sentence's translation to differ.
 """
 
 from __future__ import annotations
@@ -116,3 +117,16 @@ def build_marian(out: Path) -> Path:
     torch.manual_seed(0)
     MarianMTModel(config).save_pretrained(out)
     return out
+
+
+class ReversingEngine:
+    """Translates a sentence into its characters reversed, tagged with the target language: no model, and the
+    same output for a sentence whatever batch it is in."""
+
+    name, version = "reversing", "1"
+
+    def check_targets(self, targets):
+        return None
+
+    def translate_batch(self, sentences, source_lang, target_lang):
+        return [f"[{target_lang}] {sentence[::-1]}" for sentence in sentences], 0

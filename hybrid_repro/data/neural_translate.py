@@ -10,6 +10,9 @@ For one call (many texts, one language pair) :class:`NeuralTranslator`:
 4. stores each batch in the cache as soon as it is done (an interrupted run resumes there);
 5. rejoins each text's translated sentences in their original order.
 
+Steps 2-4 are :meth:`NeuralTranslator.translate_sentences`, which a caller that splits the texts itself (the
+``translate-pair`` stage, which records each sentence's translation) calls directly.
+
 :class:`TranslationStats` accumulates what the stage reports: sentences seen, distinct, served by
 the cache, translated, cut at the input limit, and the seconds spent translating.
 """
@@ -85,19 +88,27 @@ class NeuralTranslator:
         self.engine.check_targets(targets)
 
     def translate(self, texts: Sequence[str], source_lang: str, target_lang: str) -> list[str]:
-        self.family.code(source_lang)
-        self.family.code(target_lang)
         if source_lang == target_lang:
+            self.family.code(source_lang)
             return list(texts)
         splits = [split_sentences(text, source_lang) for text in texts]
-        unique = list(dict.fromkeys(s for split in splits for s in split.sentences))
+        done = self.translate_sentences([s for split in splits for s in split.sentences], source_lang, target_lang)
+        return [split.join([done[s] for s in split.sentences], target_lang) for split in splits]
+
+    def translate_sentences(self, sentences: Sequence[str], source_lang: str, target_lang: str) -> dict[str, str]:
+        """The translation of every distinct sentence of ``sentences`` (already split, as
+        :func:`~hybrid_repro.data.sentences.split_sentences` cuts a text), keyed by sentence: from the cache, or
+        translated longest first in batches and stored. Counts all of ``sentences`` in :attr:`stats`."""
+        self.family.code(source_lang)
+        self.family.code(target_lang)
+        unique = list(dict.fromkeys(sentences))
         done = self.cache.lookup(source_lang, target_lang, unique) if self.cache else {}
-        self.stats.sentences += sum(len(split.sentences) for split in splits)
+        self.stats.sentences += len(sentences)
         self.stats.unique_sentences += len(unique)
         self.stats.cache_hits += len(done)
         todo = sorted((s for s in unique if s not in done), key=len, reverse=True)
         done.update(self._translate_sorted(todo, source_lang, target_lang))
-        return [split.join([done[s] for s in split.sentences], target_lang) for split in splits]
+        return done
 
     def _translate_sorted(self, todo: list[str], source_lang: str, target_lang: str) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -267,10 +267,23 @@ def dataset_summary(source_manifest: dict[str, Any]) -> dict[str, dict[str, Any]
             for name, info in source_manifest["datasets"].items()}
 
 
-def _rounds(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def in_rounds(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last may be shorter), read one list at a time."""
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+def placed_examples(source: LoadedSource, plan: LanguagePlan,
+                    seed: int) -> Iterator[tuple[str, dict[str, Any], list[str]]]:
+    """The training and validation examples of ``source`` in file order, training first, as ``(split, example,
+    languages)``: the training languages of ``plan`` the example exists in (:func:`training_presence`; validation
+    stays fully parallel). What the translate stage translates, and the translate-pair stage selects from."""
+    presence = {"train": training_presence(source, plan, seed),
+                "val": Presence(plan.source, frozenset(source.multilingual_datasets), {})}
+    for split, examples in (("train", source.train()), ("val", source.val())):
+        for example in examples:
+            yield split, example, presence[split].languages(example, plan.train)
 
 
 def _translated_rounds(source: LoadedSource, plan: LanguagePlan, translator: Translator,
@@ -278,13 +291,10 @@ def _translated_rounds(source: LoadedSource, plan: LanguagePlan, translator: Tra
     """The training and validation examples of ``source`` (in file order, training first) translated for ``plan``
     in rounds of :data:`CHUNK_EXAMPLES`: per round its ``(split, record)`` pairs, and its TextBank if the round
     translated the evaluation set too (the last one does, when ``plan`` has evaluation languages)."""
-    presence = {"train": training_presence(source, plan, seed),
-                "val": Presence(plan.source, frozenset(source.multilingual_datasets), {})}
-    examples = chain((("train", e) for e in source.train()), (("val", e) for e in source.val()))
-    for items in _rounds(chain(examples, [("eval", None)] if plan.eval else []), CHUNK_EXAMPLES):
+    evaluation = [("eval", None, None)] if plan.eval else []
+    for items in in_rounds(chain(placed_examples(source, plan, seed), evaluation), CHUNK_EXAMPLES):
         bank = TextBank(plan.source)
-        placed = [(split, example, presence[split].languages(example, plan.train))
-                  for split, example in items if split != "eval"]
+        placed = [item for item in items if item[0] != "eval"]
         # Per language: training, then validation, then evaluation texts, so one round is one call with all of them.
         for lang in plan.train:
             bank.need(lang, [example[f] for _, example, present in placed if lang in present for f in TEXT_FIELDS])

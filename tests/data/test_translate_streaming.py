@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from paper_sources_fixture import mini_profile_on_fixtures
+from tiny_mt_models import ReversingEngine
 
 from hybrid_repro.config import LangIdCheckConfig, params_from_dict
 from hybrid_repro.data import translated_corpus
@@ -43,19 +44,6 @@ IN_MEMORY_OUTPUT = {
     "val.jsonl": "a9ab24211e2375e424ed4149fd59abf0fa9bef9acc9a31bb117602dadba1a97a",
 }
 IN_MEMORY_LANGID = "90d3b214b15d45da28949c1bb54604d50c4523502c3e3af648cc81d913dfd13b"
-
-
-class ReversingEngine:
-    """Translates a sentence into its characters reversed, tagged with the target language: no model, and the
-    same output for a sentence whatever batch it is in."""
-
-    name, version = "reversing", "1"
-
-    def check_targets(self, targets):
-        return None
-
-    def translate_batch(self, sentences, source_lang, target_lang):
-        return [f"[{target_lang}] {sentence[::-1]}" for sentence in sentences], 0
 
 
 def _wikiqa_pairs(count: int) -> list[RawPair]:
