@@ -33,7 +33,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/sampling_shares_demo.json"))
     args = parser.parse_args()
     params = load_params()
-    examples = read_training_examples(params.translate.out_dir / "train.jsonl").metas
+    with read_training_examples(params.translate.out_dir / "train.jsonl") as split:
+        examples = split.metas
     result = {"epochs": args.epochs, "training_examples": len(examples), "batch_size": params.sampler.batch_size,
               "train_languages": list(params.translate.train_languages), "runs": {}}
     for name in params.runs:

@@ -124,7 +124,8 @@ def token_lengths(tokenizer_dir: Path, data_dir: Path, mlqa_dir: Path, raw: dict
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
     model = raw["model"]
-    examples = read_training_examples(data_dir / "train.jsonl")
+    with read_training_examples(data_dir / "train.jsonl") as split:
+        examples = list(split)
     dataset = load_lareqa(mlqa_dir)
     groups = {
         "train_queries": ("query", [f["query"] for e in examples for f in e.texts.values()]),

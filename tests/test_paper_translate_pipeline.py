@@ -62,7 +62,8 @@ def test_the_matrix_expands_to_one_stage_per_machine_translated_dataset_and_trai
             assert stage.cmd == f"hybrid-repro translate-pair --dataset {dataset} --language {language}"
             assert [str(out) for out in stage.outs] == [f"data/translations/{dataset}/{language}.json"]
             assert not stage.outs[0].use_cache
-            assert {"data/source", "hybrid_repro/data", "hybrid_repro/stages/translate_pair.py"} <= {
+            assert {"data/source", "hybrid_repro/data", "hybrid_repro/stages/translate_pair.py",
+                    "hybrid_repro/config.py"} <= {
                 str(dep) for dep in stage.deps}
 
 

@@ -51,7 +51,9 @@ class LoadedSource:
 
     :func:`read_source_corpus` has checked every file's sha256 and every training and validation record;
     :meth:`train`, :meth:`val` and :meth:`released` read their file again on each call, checking each record
-    as it goes (a released record is checked on this read only: it is never read ahead of its use).
+    as it goes. A released record is checked on this read only (it is never read ahead of its use), so a
+    malformed one at line N of ``released.jsonl`` stops the translate stage only when the pass-through reaches
+    it, after the machine translation (which the translation cache keeps for the re-run).
     """
 
     directory: Path
@@ -61,6 +63,9 @@ class LoadedSource:
     eval_articles: list[dict[str, Any]]
     eval_dataset: Optional[str]
     lexicon: Optional[Lexicon]
+    released_verified: bool = True
+    """False when :func:`read_source_corpus` was told to leave ``released.jsonl`` alone; :meth:`released` then
+    refuses to read it."""
 
     def train(self) -> Iterator[dict[str, Any]]:
         return _checked_examples(self.directory / "train.jsonl", self.manifest["datasets"])
@@ -69,8 +74,12 @@ class LoadedSource:
         return _checked_examples(self.directory / "val.jsonl", self.manifest["datasets"])
 
     def released(self) -> Iterator[dict[str, Any]]:
-        """The records of ``released.jsonl`` in file order; none when the corpus has no such file."""
-        return _released_records(self.directory, self.manifest)
+        """The records of ``released.jsonl`` in file order; none when the corpus has no such file. Reading (not
+        calling) is refused when the file was not verified."""
+        if not self.released_verified:
+            raise HybridReproError(f"{self.directory / RELEASED_FILE} was not verified when {self.directory} was "
+                                   "read, so it is not read now")
+        yield from _released_records(self.directory, self.manifest)
 
     @property
     def kind(self) -> str:
@@ -127,9 +136,12 @@ def answer_negative_share(examples: list[dict[str, Any]]) -> float:
     return round(sum(example["negative_id"] in positives for example in examples) / len(examples), 6)
 
 
-def verify_files(source_dir: Path, manifest: dict[str, Any]) -> None:
-    """Every file in ``manifest["files"]`` exists under ``source_dir`` with its recorded sha256."""
+def verify_files(source_dir: Path, manifest: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
+    """Every file in ``manifest["files"]`` but those in ``skip`` exists under ``source_dir`` with its recorded
+    sha256."""
     for name, expected in manifest["files"].items():
+        if name in skip:
+            continue
         path = source_dir / name
         if not path.is_file():
             raise HybridReproError(f"missing file {path}: rerun `hybrid-repro data`")
@@ -188,11 +200,13 @@ def found_among(records: Iterable[dict[str, Any]], wanted: set[str],
     return found
 
 
-def read_source_corpus(source_dir: Path) -> LoadedSource:
+def read_source_corpus(source_dir: Path, *, released: bool = True) -> LoadedSource:
     """Read and verify ``source_dir``; any missing, corrupt or empty part is a HybridReproError.
 
     Memory stays bounded whatever the corpus size: the example files are checked in one streamed pass, and
-    ``released.jsonl`` only as far as it takes to find a record of every released dataset.
+    ``released.jsonl`` only as far as it takes to find a record of every released dataset. With ``released``
+    False, ``released.jsonl`` (mMARCO's ~250 GB at the paper's scale) is neither hashed nor read, for a caller
+    that never uses it (the translate-pair stage); :meth:`LoadedSource.released` then refuses to read it.
     """
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
@@ -205,17 +219,18 @@ def read_source_corpus(source_dir: Path) -> LoadedSource:
         raise HybridReproError(f"{source_dir} holds a corpus that is already parallel (data.source: xquad) and needs "
                                "no translation: set translate.backend: parallel")
     datasets = manifest["datasets"]
-    verify_files(source_dir, manifest)
+    verify_files(source_dir, manifest, skip=() if released else (RELEASED_FILE,))
     split_counts = {split: dict(Counter(example["dataset"] for example in
                                         _checked_examples(source_dir / f"{split}.jsonl", datasets)))
                     for split in ("train", "val")}
     # Every training dataset needs examples: in released.jsonl if its translations were released, else in train.jsonl
     # (a validation dataset has examples in val.jsonl only).
     training = [name for name, info in datasets.items() if info.get("role", "train") == "train"]
-    released = {name for name in training if datasets[name].get("origin") == ORIGIN_RELEASED}
-    released_present = found_among(_released_records(source_dir, manifest), released, lambda r: [r["dataset"]])
+    released_datasets = {name for name in training if datasets[name].get("origin") == ORIGIN_RELEASED}
+    released_present = found_among(_released_records(source_dir, manifest), released_datasets,
+                                   lambda r: [r["dataset"]]) if released else released_datasets
     empty = [name for name in training
-             if name not in (released_present if name in released else split_counts["train"])]
+             if name not in (released_present if name in released_datasets else split_counts["train"])]
     if empty:
         raise HybridReproError(f"datasets {empty} have no training examples in {source_dir}; rerun `hybrid-repro data`")
     # A paper corpus has no evaluation set: evaluation reads the fetched LAReQA sets of evaluate.datasets. Any other
@@ -228,4 +243,5 @@ def read_source_corpus(source_dir: Path) -> LoadedSource:
         raise HybridReproError(f"{source_dir / MANIFEST} lists no eval.json, which a {manifest['kind']!r} corpus "
                                "needs; rerun `hybrid-repro data`")
     lexicon = Lexicon.from_json(read_json(source_dir / "lexicon.json")) if "lexicon.json" in manifest["files"] else None
-    return LoadedSource(source_dir, manifest, split_counts, evaluation["articles"], evaluation["dataset"], lexicon)
+    return LoadedSource(source_dir, manifest, split_counts, evaluation["articles"], evaluation["dataset"], lexicon,
+                        released_verified=released)

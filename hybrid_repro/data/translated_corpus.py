@@ -333,7 +333,7 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
         for records, eval_bank in _translated_rounds(source, plan, translator, seed):
             for split, record in records:
                 write(split, record)
-                if langid is not None and record["dataset"] not in source.released_datasets:
+                if langid is not None:  # the rounds hold machine-translated datasets only, never released ones
                     for lang, fields in record["texts"].items():
                         if lang != plan.source:
                             langid.add(record["dataset"], lang, [fields[f] for f in TEXT_FIELDS])

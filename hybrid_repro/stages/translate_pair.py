@@ -2,12 +2,13 @@
 corpus into one training language, ahead of the ``translate`` stage, so that DVC records each pair and a pair that
 fails re-runs alone.
 
-The stage verifies ``data/source`` as the translate stage does, selects the examples of the dataset that exist in
-the language as the translate stage does (:func:`~hybrid_repro.data.translated_corpus.placed_examples`: a
+The stage verifies ``data/source`` as the translate stage does (all but ``released.jsonl``, which it never uses),
+selects the examples of the dataset that exist in the language as the translate stage does (:func:`~hybrid_repro.data.translated_corpus.placed_examples`: a
 low-resource language keeps its seeded share), and translates their distinct sentences through the same
 translator and persistent cache (``translate.cache_dir``), in rounds of
 :data:`~hybrid_repro.data.translated_corpus.CHUNK_EXAMPLES` examples. The ``translate`` stage run afterwards finds
-every sentence of the pair in the cache (hit rate 1.0 for the pair) and writes the same bytes as without this stage.
+every sentence of the pair in the cache (hit rate 1.0 for the pair), and writes the same bytes as without this stage
+when a sentence's translation does not depend on the batch it was translated in (docs/translation.md, "Same bytes").
 The language check (:mod:`hybrid_repro.data.langid_check`) takes the sample the translate stage would take of the
 pair's output, with the same threshold; a pair above it fails alone and writes no receipt.
 
@@ -59,7 +60,9 @@ def run_translate_pair(params: Params, dataset: str, language: str) -> Path:
     if language not in config.train_languages:
         raise HybridReproError(f"language {language!r} is not in translate.train_languages "
                                f"({', '.join(config.train_languages)}): pick one of them or add it there")
-    source = read_source_corpus(params.data.out_dir)
+    # released.jsonl is not this stage's (its records pass through the translate stage untranslated): leaving it
+    # alone spares every pair a read of mMARCO's ~250 GB.
+    source = read_source_corpus(params.data.out_dir, released=False)
     if source.kind != PAPER_KIND:
         raise HybridReproError(f"{params.data.out_dir} holds a {source.kind!r} corpus, not the paper corpus that "
                                "data.source names: rerun `hybrid-repro data`")

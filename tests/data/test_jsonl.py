@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hybrid_repro.data.jsonl import read_jsonl, write_jsonl
+from hybrid_repro.data.jsonl import iter_jsonl, read_jsonl, write_jsonl
 from hybrid_repro.errors import HybridReproError
 
 # Characters str.splitlines() ends a line at; JSON escapes the ASCII ones but leaves these three as they are.
@@ -26,7 +26,7 @@ def test_records_round_trip_whatever_their_texts_hold(tmp_path_factory, records)
 def test_a_text_with_a_unicode_line_separator_stays_one_record(tmp_path):
     records = [{"text": "a\u2028b\u2029c\x85d"}, {"text": "e"}]
     write_jsonl(tmp_path / "r.jsonl", records)
-    assert read_jsonl(tmp_path / "r.jsonl") == records
+    assert read_jsonl(tmp_path / "r.jsonl") == records == list(iter_jsonl(tmp_path / "r.jsonl"))
 
 
 def test_a_corrupt_line_is_named(tmp_path):

@@ -20,7 +20,7 @@ from tiny_mt_models import ReversingEngine
 
 from hybrid_repro.config import LangIdCheckConfig, params_from_dict
 from hybrid_repro.data import translated_corpus
-from hybrid_repro.data.jsonl import iter_jsonl, read_jsonl, write_jsonl
+from hybrid_repro.data.jsonl import write_jsonl
 from hybrid_repro.data.langid_check import identify, sample_texts
 from hybrid_repro.data.mt_families import model_family
 from hybrid_repro.data.neural_translate import NeuralTranslator
@@ -177,13 +177,6 @@ def test_memory_does_not_grow_with_the_released_records(tmp_path, monkeypatch):
     stage went from 14 to 54 MiB here). Both sizes write more than the 1 MiB that a checksum reads at a time."""
     small, large = (_peak_traced_mib(tmp_path, monkeypatch, triples) for triples in (2000, 8000))
     assert large - small < 0.5, (small, large)
-
-
-def test_a_line_separator_inside_a_text_stays_in_its_line(tmp_path):
-    """json.dumps(ensure_ascii=False) leaves U+2028 and U+0085 unescaped; str.splitlines() would break a line there."""
-    records = [{"texts": {"en": {"query": "one\u2028two\x85three"}}}, {"texts": {}}]
-    write_jsonl(tmp_path / "records.jsonl", records)
-    assert list(iter_jsonl(tmp_path / "records.jsonl")) == records == read_jsonl(tmp_path / "records.jsonl")
 
 
 def test_language_check_sample_ignores_order_and_repetitions():

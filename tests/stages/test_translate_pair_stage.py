@@ -244,3 +244,16 @@ def test_the_command_reports_a_refusal_in_one_line_with_exit_status_2(workspace,
     assert result.exit_code == 2
     assert result.output.startswith("error: dataset 'mrtydi' is not machine-translated") and result.output.count(
         "\n") == 1
+
+
+def test_a_pair_leaves_released_jsonl_alone_which_the_translate_stage_still_verifies(workspace, monkeypatch):
+    """mMARCO's released records are not a pair's to translate: a pair neither hashes nor reads them (at the paper's
+    scale ~250 GB per pair), while the translate stage, which passes them through, still refuses a corrupt file."""
+    _reversing(monkeypatch)
+    params = workspace()
+    released = Path("data/source/released.jsonl")
+    released.write_bytes(released.read_bytes().replace(b'"mmarco', b'"MMARCO', 1))
+    run_translate_pair(params, "wikiqa", "de")
+    assert _receipt("wikiqa", "de")["examples"] == len(FIXTURE_PAIRS["wikiqa"])
+    with pytest.raises(HybridReproError, match="released.jsonl does not match the checksum"):
+        run_translate(params)
