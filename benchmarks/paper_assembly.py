@@ -20,14 +20,10 @@ Usage (repository root, inside .venv; scale 100 writes about 2.8 GB of JSON Line
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -36,23 +32,19 @@ REPO = Path(__file__).resolve().parents[1]
 # The paper profiles' unset pins get the tests' stand-ins (tests/paper_sources_fixture.py): one definition of them.
 sys.path.insert(0, str(REPO / "tests"))
 from paper_sources_fixture import with_stand_ins  # noqa: E402
+from peak_memory import run_child, write_record  # noqa: E402
 
 WORDS = [f"w{index}" for index in range(5000)]
-# Peak memory from /proc (VmHWM, the high-water mark of this process's own memory map): ru_maxrss would carry
-# over the parent's size, which it keeps across fork and exec.
 CHILD = """
-import re, sys, time
-from pathlib import Path
+import sys, time
 from hybrid_repro.config import load_params
 from hybrid_repro.stages.data import run_data
 params = load_params(sys.argv[1])
 started = time.perf_counter()
 if sys.argv[2] == "run":
     run_data(params)
-peak = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)
-print(time.perf_counter() - started, peak)
+print(time.perf_counter() - started)
 """
-
 
 def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
@@ -107,14 +99,10 @@ def measure(scale: int) -> dict:
             rows += sum(manifest["pairs"].values())
         results = {}
         for mode in ("import", "run"):
-            started = time.perf_counter()
-            child = subprocess.run([sys.executable, "-c", CHILD, str(params_path), mode], cwd=REPO,
-                                   capture_output=True, text=True)
-            if child.returncode:
-                raise SystemExit(f"the data stage failed at scale {scale}:\n{child.stderr}")
-            stage_seconds, peak_kib = child.stdout.split()[-2:]
-            results[mode] = {"stage_seconds": round(float(stage_seconds), 2), "peak_rss_mib": int(peak_kib) // 1024,
-                             "process_seconds": round(time.perf_counter() - started, 2)}
+            (stage_seconds,), peak_kib, seconds = run_child(CHILD, [str(params_path), mode],
+                                                            f"the data stage at scale {scale}")
+            results[mode] = {"stage_seconds": round(float(stage_seconds), 2), "peak_rss_mib": peak_kib // 1024,
+                             "process_seconds": seconds}
         sizes = {path.name: path.stat().st_size for path in params.data.out_dir.iterdir() if path.is_file()}
         return {"scale": scale, "source_rows": rows, "assembly": results["run"], "imports_only": results["import"],
                 "output_bytes": sizes}
@@ -127,11 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(REPO)  # the stage's output paths are relative to the project root
     runs = [measure(scale) for scale in args.scale]
-    record = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "load_average_1m": round(os.getloadavg()[0], 2)},
-              "note": "shared 2-core CPU; wall times include other people's jobs", "runs": runs}
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(json.dumps(record, indent=1))
+    write_record(args.out, runs)
 
 
 if __name__ == "__main__":

@@ -15,36 +15,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from peak_memory import run_child, write_record
+
 LANGUAGES = ("en", "ar", "zh", "de", "es", "ru", "hi")
 WORDS = [f"w{index}" for index in range(5000)]
-# Peak memory from /proc (VmHWM): ru_maxrss would carry over the parent's size across fork and exec.
 CHILD = """
-import re, sys, time
-from pathlib import Path
+import sys, time
 from hybrid_repro.training.triplets import TrainingExamples
 started = time.perf_counter()
-batch = 0
 if sys.argv[2] == "open":
     with TrainingExamples.open(sys.argv[1]) as examples:
         opened = time.perf_counter() - started
         step = max(1, len(examples) // 100)
-        batch = sum(len(examples[i].texts) for i in range(0, len(examples), step))
+        sum(len(examples[i].texts) for i in range(0, len(examples), step))
 else:
     opened = 0.0
-peak = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)
-print(opened, peak, batch)
+print(opened)
 """
-
 
 def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
@@ -67,14 +58,9 @@ def measure(count: int) -> dict:
         write_split(path, count)
         results = {}
         for mode in ("import", "open"):
-            started = time.perf_counter()
-            child = subprocess.run([sys.executable, "-c", CHILD, str(path), mode], cwd=REPO,
-                                   capture_output=True, text=True)
-            if child.returncode:
-                raise SystemExit(f"opening {count} examples failed:\n{child.stderr}")
-            opened, peak_kib, _ = child.stdout.split()[-3:]
-            results[mode] = {"open_seconds": round(float(opened), 2), "peak_rss_mib": round(int(peak_kib) / 1024, 1),
-                             "process_seconds": round(time.perf_counter() - started, 2)}
+            (opened,), peak_kib, seconds = run_child(CHILD, [str(path), mode], f"opening {count} examples")
+            results[mode] = {"open_seconds": round(float(opened), 2), "peak_rss_mib": round(peak_kib / 1024, 1),
+                             "process_seconds": seconds}
         held = (results["open"]["peak_rss_mib"] - results["import"]["peak_rss_mib"]) * 2**20
         return {"examples": count, "languages": len(LANGUAGES), "file_bytes": path.stat().st_size,
                 "open": results["open"], "imports_only": results["import"],
@@ -87,11 +73,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     runs = [measure(count) for count in args.examples]
-    record = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "load_average_1m": round(os.getloadavg()[0], 2)},
-              "note": "shared 2-core CPU; wall times include other people's jobs", "runs": runs}
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(json.dumps(record, indent=1))
+    write_record(args.out, runs)
 
 
 if __name__ == "__main__":

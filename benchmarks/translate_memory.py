@@ -21,13 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -36,14 +33,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from paper_sources_fixture import with_stand_ins  # noqa: E402
+from peak_memory import run_child, write_record  # noqa: E402
 from tiny_mt_models import build_m2m100  # noqa: E402
 
 WORDS = [f"w{index}" for index in range(5000)]
 MMARCO_LANGUAGES = ("en", "ar", "zh", "de", "es", "ru", "hi")
 VALIDATION_PAIRS = 200
-# Peak memory from /proc (VmHWM, this process's own high-water mark; ru_maxrss would carry over the parent's).
 CHILD = """
-import re, sys, time
+import sys, time
 from pathlib import Path
 sys.path[:0] = sys.argv[3:]  # another package, ahead of the checkout in the working directory
 from hybrid_repro.config import load_params
@@ -52,9 +49,8 @@ params = load_params(sys.argv[1])
 started = time.perf_counter()
 if sys.argv[2] == "run":
     run_translate(params)
-peak = re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)
 import hybrid_repro
-print(Path(hybrid_repro.__file__).parent.parent, time.perf_counter() - started, peak)
+print(Path(hybrid_repro.__file__).parent.parent, time.perf_counter() - started)
 """
 
 
@@ -116,16 +112,12 @@ def _params(root: Path, model: Path) -> Path:
 
 
 def _child(params: Path, mode: str, code: Optional[Path]) -> dict[str, Any]:
-    started = time.perf_counter()
-    child = subprocess.run([sys.executable, "-c", CHILD, str(params), mode, *([str(code)] if code else [])],
-                           cwd=REPO, capture_output=True, text=True)
-    if child.returncode:
-        raise SystemExit(f"the translate stage failed ({mode}, code {code or REPO}):\n{child.stderr[-3000:]}")
-    package, stage_seconds, peak_kib = child.stdout.split()[-3:]
+    (package, stage_seconds), peak_kib, seconds = run_child(
+        CHILD, [str(params), mode, *([str(code)] if code else [])], f"the translate stage ({mode}, code {code or REPO})")
     if Path(package) != (code or REPO):
         raise SystemExit(f"the child ran the package in {package}, not {code or REPO}")
-    return {"stage_seconds": round(float(stage_seconds), 2), "peak_rss_mib": int(peak_kib) // 1024,
-            "process_seconds": round(time.perf_counter() - started, 2)}
+    return {"stage_seconds": round(float(stage_seconds), 2), "peak_rss_mib": peak_kib // 1024,
+            "process_seconds": seconds}
 
 
 def measure(root: Path, model: Path, pairs: int, released: int, codes: dict[str, Optional[Path]]) -> dict[str, Any]:
@@ -169,15 +161,10 @@ def main() -> None:
             if args.compare_with and (args.compare_up_to is None or released <= args.compare_up_to):
                 codes[args.compare_label] = args.compare_with.resolve()
             runs.append(measure(root, model, args.pairs, released, codes))
-    record = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "load_average_1m": round(os.getloadavg()[0], 2)},
-              "note": "shared 2-core CPU; wall times include other people's jobs",
-              "corpus": {"pairs_to_translate": args.pairs, "english_only_pairs": args.pairs,
+    write_record(args.out, runs,
+                 corpus={"pairs_to_translate": args.pairs, "english_only_pairs": args.pairs,
                          "validation_pairs": VALIDATION_PAIRS, "released_languages": list(MMARCO_LANGUAGES),
-                         "query_words": 8, "passage_words": 60},
-              "runs": runs}
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(json.dumps(record, indent=1))
+                         "query_words": 8, "passage_words": 60})
 
 
 if __name__ == "__main__":
