@@ -32,6 +32,9 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 # numpy's seeding (training.checkpoint.seed_everything) takes 32-bit seeds; a larger one would be silently
 # reduced modulo 2**32 and collide with a small one.
 SEED_LIMIT = 2**32
+# The LAReQA sets fetched by pipelines/lareqa/dvc.yaml; synth-r is written by the translate stage.
+FETCHED_DATASETS = ("xquad-r", "mlqa-r")
+EVAL_DATASETS = ("synth-r", *FETCHED_DATASETS)
 # No encoder this package builds or loads needs more: the scratch encoder builds exactly the positions the two
 # maximum lengths ask for, and the paper's hub encoders (XLM-R, LaBSE) have 512. A larger value is a typo that
 # would otherwise allocate a position table of that size. Hub models are also checked against their own limit.
@@ -211,7 +214,8 @@ class TranslateConfig(Section):
     cache_dir: Path = Path(".cache/translation")
     langid: LangIdCheckConfig = LangIdCheckConfig()
     train_languages: tuple[str, ...]
-    eval_languages: tuple[str, ...]
+    # The languages of the translated evaluation set (synth-r); only data.source synthetic has one.
+    eval_languages: tuple[str, ...] = ()
     low_resource: dict[str, float] = Field(default_factory=dict)
     out_dir: OutputPath = Path("data/translated")
     metrics_path: OutputPath = Path("metrics/translate.json")
@@ -233,8 +237,6 @@ class TranslateConfig(Section):
         if self.backend == "parallel" and (self.eval_languages or self.low_resource):
             raise ValueError("backend 'parallel' writes training data only: leave eval_languages empty (evaluation "
                              "reads evaluate.datasets) and low_resource unset")
-        if self.backend != "parallel" and not self.eval_languages:
-            raise ValueError("eval_languages must name at least one language")
         for lang, share in self.low_resource.items():
             if lang not in self.train_languages:
                 raise ValueError(f"low_resource names {lang!r}, which is not in train_languages")
@@ -336,7 +338,8 @@ class TrainConfig(Section):
 class EvaluateConfig(Section):
     """Zero-shot LAReQA-style evaluation."""
 
-    datasets: tuple[str, ...] = Field(("synth-r",), min_length=1)
+    # synth-r: the synthetic corpus's evaluation set, written by the translate stage; the others are fetched.
+    datasets: tuple[Literal[EVAL_DATASETS], ...] = Field(("synth-r",), min_length=1)  # type: ignore[valid-type]
     candidate_text: Literal["sentence", "sentence+context"] = "sentence"
     batch_size: int = Field(128, ge=1)
     cache_dir: OutputPath = Path(".cache/embeddings")
@@ -436,6 +439,24 @@ class Params(Section):
         if self.data.source == "xquad" and "xquad-r" in self.evaluate.datasets:
             raise ValueError("evaluate.datasets names xquad-r, which LAReQA built from the XQuAD questions that "
                              "data.source xquad trains on: that would not be zero-shot; evaluate on mlqa-r")
+        return self
+
+    @model_validator(mode="after")
+    def _check_evaluation_sets(self) -> "Params":
+        # Only the synthetic corpus has a translated evaluation set; the other sources are evaluated on the
+        # fetched LAReQA sets, so languages or a synth-r there would be unused or missing.
+        translated_eval = self.data.source == "synthetic"
+        if translated_eval and not self.translate.eval_languages:
+            raise ValueError("translate.eval_languages must name at least one language: data.source synthetic "
+                             "translates its evaluation set (synth-r) into them")
+        if not translated_eval and self.translate.eval_languages:
+            raise ValueError(f"translate.eval_languages is used by data.source synthetic only (data.source "
+                             f"{self.data.source!r} translates no evaluation set; evaluate.datasets are fetched): "
+                             "remove it")
+        if not translated_eval and "synth-r" in self.evaluate.datasets:
+            raise ValueError(f"evaluate.datasets names synth-r, the synthetic corpus's evaluation set, which "
+                             f"data.source {self.data.source!r} does not write: evaluate on "
+                             f"{' or '.join(FETCHED_DATASETS)}")
         return self
 
     @model_validator(mode="after")

@@ -141,7 +141,9 @@ def _set(raw: dict, dotted: str, value) -> dict:
         ("translate.low_resource", {"qar": float("nan")}, "translate.low_resource.qar: Input should be a finite"),
         ("train.max_steps", 1e18, "train.max_steps: Input should be less than or equal to 1000000"),
         ("evaluate.datasets", [], "evaluate.datasets: Tuple should have at least 1 item"),
-        ("translate.eval_languages", [], "translate: eval_languages must name at least one language"),
+        ("evaluate.datasets", ["squad"], "evaluate.datasets.0: Input should be 'synth-r', 'xquad-r' or 'mlqa-r'"),
+        ("translate.eval_languages", [], "translate.eval_languages must name at least one language: data.source "
+                                         "synthetic"),
         ("seed", -1, "seed: Input should be greater than or equal to 0"),
         ("seed", 2**32, "seed: Input should be less than 4294967296"),
         ("runs.x-y.seed", 2**40, "runs.x-y.seed: Input should be less than 4294967296"),

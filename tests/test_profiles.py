@@ -131,6 +131,19 @@ def test_paper_profile_with_pins_is_valid_and_follows_the_paper(path):
         assert (params.model.name, params.model.pooling) == ("sentence-transformers/LaBSE", "pooler")
 
 
+@pytest.mark.parametrize("path", PAPER_PROFILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("key, value, expected", [
+    ("eval_languages", ["en"], "translate.eval_languages is used by data.source synthetic only .* remove it"),
+    ("datasets", ["mlqa-r", "synth-r"], "evaluate.datasets names synth-r, .* which data.source 'paper' does not "
+                                        "write: evaluate on xquad-r or mlqa-r"),
+])
+def test_paper_profile_refuses_an_evaluation_set_it_cannot_have(path, key, value, expected):
+    raw = with_stand_ins(read_params_mapping(path))
+    raw["translate" if key == "eval_languages" else "evaluate"][key] = value
+    with pytest.raises(HybridReproError, match=expected):
+        params_from_dict(raw, str(path))
+
+
 @pytest.mark.parametrize("path", PROFILE_FILES, ids=lambda p: p.stem)
 def test_profile_expands_its_dvc_grid(path, tmp_path):
     """DVC itself resolves the root pipeline and the paper-sources pipeline with the profile as params.yaml."""

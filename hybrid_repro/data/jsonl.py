@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_file, decode_text
+
+
+def jsonl_line(record: Mapping[str, Any]) -> str:
+    """``record`` as one line of a JSON Lines file: compact JSON, non-ASCII kept as is, ending in ``\\n``."""
+    return json.dumps(record, ensure_ascii=False) + "\n"
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
@@ -16,7 +21,7 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> i
     count = 0
     with atomic_output_file(path) as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write(jsonl_line(record))
             count += 1
     return count
 

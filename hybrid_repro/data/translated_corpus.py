@@ -26,7 +26,6 @@ the corpus (the bound is in its docstring).
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from contextlib import ExitStack
@@ -38,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 from tqdm import tqdm
 
 from hybrid_repro.config import TranslateConfig
+from hybrid_repro.data.jsonl import jsonl_line
 from hybrid_repro.data.langid_check import OutputSamples
 from hybrid_repro.data.languages import known_languages, language
 from hybrid_repro.data.sentences import sentence_separator
@@ -326,7 +326,7 @@ def write_translated_corpus(out_dir: Path, source: LoadedSource, plan: LanguageP
         files = {split: stack.enter_context(atomic_output_file(out_dir / f"{split}.jsonl")) for split in counts}
 
         def write(split: str, record: dict[str, Any]) -> None:
-            files[split].write(json.dumps(record, ensure_ascii=False) + "\n")
+            files[split].write(jsonl_line(record))
             counts[split].add(record)
 
         progress = stack.enter_context(tqdm(total=total, desc="translate", unit="example"))

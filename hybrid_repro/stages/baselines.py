@@ -18,7 +18,7 @@ from typing import Literal, Mapping
 
 from pydantic import Field
 
-from hybrid_repro.config import Section, load_params
+from hybrid_repro.config import FETCHED_DATASETS, Section, load_params
 from hybrid_repro.evaluation.baselines import (BM25_B, BM25_K1, Bm25Ranker, expected_random_result,
                                               random_score_rows)
 from hybrid_repro.evaluation.download import verify_pinned_files
@@ -26,7 +26,7 @@ from hybrid_repro.evaluation.lareqa import load_lareqa
 from hybrid_repro.evaluation.settings import SETTINGS, evaluate_score_rows
 from hybrid_repro.io import atomic_output_dir, atomic_output_file
 from hybrid_repro.paths import OutputPath
-from hybrid_repro.stages.evaluate import FETCHED_DATASETS, LAREQA_DATA_DIR, summary_line, write_dataset_outputs
+from hybrid_repro.stages.evaluate import LAREQA_DATA_DIR, summary_line, write_dataset_outputs
 
 DEFAULT_BASELINES_PARAMS = Path("pipelines/lareqa/params.yaml")
 

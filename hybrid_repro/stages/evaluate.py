@@ -36,7 +36,6 @@ from hybrid_repro.evaluation.settings import (SETTINGS, EvaluationResult, check_
 from hybrid_repro.io import atomic_output_dir, atomic_output_file, write_json
 
 LAREQA_DATA_DIR = Path("data/lareqa")
-FETCHED_DATASETS = ("xquad-r", "mlqa-r")
 RUN_TOP_K = MAP_CUTOFF
 """Candidates per query kept in the run files: deep enough that mAP@20, R@10 and R@1 computed from a
 run file are exact, small enough for XQuAD-R (about 17 MB per file; top-100 would be 85 MB). The
@@ -50,14 +49,10 @@ def dataset_directory(params: Params, name: str) -> Path:
     if name == "synth-r":
         directory = params.translate.out_dir / "eval" / "synth-r"
         producer = "`hybrid-repro translate` (or `dvc repro translate`)"
-    elif name in FETCHED_DATASETS:
+    else:  # a fetched set: the config admits no other name
         directory = LAREQA_DATA_DIR / name
         producer = (f"`dvc repro pipelines/lareqa/dvc.yaml:fetch@{name}` or `hybrid-repro fetch-lareqa {name}` "
                     "(offline: set HYBRID_REPRO_DATA_MIRROR to a directory holding the pinned files)")
-    else:
-        raise HybridReproError(
-            f"unknown evaluation dataset {name!r} in evaluate.datasets; known: synth-r, {', '.join(FETCHED_DATASETS)}"
-        )
     if not directory.is_dir():
         raise HybridReproError(f"dataset {name} not found at {directory}: run {producer} first")
     if name == "synth-r":

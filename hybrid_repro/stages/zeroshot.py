@@ -20,7 +20,7 @@ from typing import Literal, Mapping
 
 from pydantic import Field
 
-from hybrid_repro.config import ModelConfig, Section, load_params
+from hybrid_repro.config import FETCHED_DATASETS, ModelConfig, Section, load_params
 from hybrid_repro.evaluation.download import verify_pinned_files
 from hybrid_repro.evaluation.encode import encode_dataset
 from hybrid_repro.evaluation.lareqa import load_lareqa
@@ -29,7 +29,7 @@ from hybrid_repro.evaluation.settings import check_embeddings, evaluate_score_ro
 from hybrid_repro.io import atomic_output_dir, atomic_output_file
 from hybrid_repro.paths import OutputPath
 from hybrid_repro.stages.baselines import COLUMNS, format_cell
-from hybrid_repro.stages.evaluate import FETCHED_DATASETS, LAREQA_DATA_DIR, summary_line, write_dataset_outputs
+from hybrid_repro.stages.evaluate import LAREQA_DATA_DIR, summary_line, write_dataset_outputs
 
 DEFAULT_ZEROSHOT_PARAMS = Path("pipelines/me5-zeroshot/params.yaml")
 CandidateText = Literal["sentence", "sentence+context"]

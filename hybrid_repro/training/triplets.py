@@ -9,7 +9,6 @@ positive and negative passages in language ``pl``.
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 from array import array
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hybrid_repro.data.jsonl import parse_line
+from hybrid_repro.data.jsonl import jsonl_line, parse_line
 from hybrid_repro.data.translated_corpus import TEXT_FIELDS
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.training.sampler import Batch, ExampleMeta, HybridBatchSampler
@@ -95,7 +94,7 @@ class TrainingExamples(Sequence[TrainingExample]):
     @classmethod
     def from_records(cls, records: Iterable[Mapping], name: str = "records") -> "TrainingExamples":
         """Examples held in memory, encoded as the split's lines would be."""
-        lines = b"".join(json.dumps(record, ensure_ascii=False).encode() + b"\n" for record in records)
+        lines = "".join(jsonl_line(record) for record in records).encode()
         return cls(io.BytesIO(lines), name)
 
     def __len__(self) -> int:

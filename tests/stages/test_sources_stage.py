@@ -43,6 +43,8 @@ def paper_params(root: Path):
     """The demo profile switched to the paper's sources (two of them), outputs under ``root``."""
     raw = yaml.safe_load((REPO / "profiles" / "demo.yaml").read_text())
     raw["data"]["source"] = "paper"
+    del raw["translate"]["eval_languages"]  # only the synthetic corpus translates an evaluation set
+    raw["evaluate"]["datasets"] = ["xquad-r"]
     raw["sources"] = {
         "cache_dir": os.path.relpath(root / "cache"), "out_dir": os.path.relpath(root / "sources"),
         "shard_rows": 4,
@@ -239,7 +241,7 @@ def test_a_malformed_mmarco_file_is_reported_as_corrupt(tmp_path, monkeypatch):
 def _with_hub_models(tmp_path):
     raw = paper_params(tmp_path).model_dump(mode="json")
     raw["translate"].update(backend="m2m100", model_name="facebook/m2m100_418M", model_revision="c" * 40,
-                            train_languages=["en", "de"], eval_languages=["en"], low_resource={})
+                            train_languages=["en", "de"], low_resource={})
     raw["model"].update(source="hub", name="xlm-roberta-base", revision="d" * 40)
     raw["train"]["val_languages"] = None
     return params_from_dict(raw)
