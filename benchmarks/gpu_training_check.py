@@ -34,7 +34,10 @@ def params_for(raw: dict, work: Path, impl: str, max_steps: int):
     """The committed params with ``loss.impl`` set and every output under ``work``."""
     raw = copy.deepcopy(raw)
     raw["data"]["out_dir"] = str(work / "data" / "source")
-    raw["translate"]["out_dir"] = str(work / "data" / "translated")
+    # Every path the data, translate and train stages write goes under work: the defaults are the checkout's
+    # own tracked outputs (metrics/translate.json), which a check must not overwrite.
+    raw["translate"].update(out_dir=str(work / "data" / "translated"), cache_dir=str(work / "cache" / "translation"),
+                            metrics_path=str(work / "metrics" / "translate.json"))
     raw["loss"]["impl"] = impl
     raw["train"].update(max_steps=max_steps, checkpoint_dir=str(work / impl / "checkpoints"),
                         model_dir=str(work / impl / "models"), metrics_dir=str(work / impl / "metrics"))
