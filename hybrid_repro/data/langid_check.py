@@ -4,7 +4,7 @@ MT models sometimes answer in the wrong language (copying the English source, or
 related language), and nothing downstream would notice: a "German" training example in English
 teaches the X-Y batches nothing. ``py3langid`` (a maintained fork of langid.py, 97 languages,
 model shipped inside the package, no download) identifies a seeded sample of each
-(dataset, language) output; :func:`check_languages` reports the wrong-language rate of each and
+(dataset, language) output; :func:`check_samples` reports the wrong-language rate of each and
 fails the stage when one exceeds the threshold.
 
 Texts shorter than ``min_chars`` are left out of the sample: names, numbers and one-word answers
@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 from hybrid_repro.config import LangIdCheckConfig
 from hybrid_repro.errors import HybridReproError
@@ -64,14 +64,6 @@ class DistinctSample:
         return sorted(self._members)
 
 
-def sample_texts(texts: Iterable[str], config: LangIdCheckConfig, seed: str) -> list[str]:
-    """Up to ``sample_size`` distinct texts of at least ``min_chars`` characters, drawn with ``seed``, sorted."""
-    sample = DistinctSample(config.sample_size, config.min_chars, seed)
-    for text in texts:
-        sample.add(text)
-    return sample.texts()
-
-
 class OutputSamples:
     """The samples of every (dataset, language) output, fed as the outputs are written."""
 
@@ -88,16 +80,6 @@ class OutputSamples:
                                                                   f"{self.seed}:langid:{dataset}:{lang}")
         for text in texts:
             sample.add(text)
-
-
-def check_languages(texts: Mapping[tuple[str, str], Iterable[str]], config: LangIdCheckConfig,
-                    seed: int) -> dict[str, dict[str, Any]]:
-    """:func:`check_samples` of ``texts``, which maps (dataset, expected language) to that output's translated
-    texts."""
-    samples = OutputSamples(config, seed)
-    for (dataset, lang), outputs in texts.items():
-        samples.add(dataset, lang, outputs)
-    return check_samples(samples)
 
 
 def check_samples(samples: OutputSamples) -> dict[str, dict[str, Any]]:

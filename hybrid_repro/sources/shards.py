@@ -10,8 +10,8 @@ shard's language and sha256 (checked by the readers) and every setting the rows 
 tell shards fetched with other params from current ones by the manifest alone. The manifest lists a
 language's shards in the order they were written, which is the source's order.
 
-:func:`iter_shard_rows` streams the rows a record batch at a time (what the ``data`` stage reads at the
-paper's scale); :func:`read_shards` reads them whole into one table.
+:func:`iter_shard_rows` streams the rows a record batch at a time, so the ``data`` stage never holds a
+source whole at the paper's scale.
 """
 
 from __future__ import annotations
@@ -195,13 +195,6 @@ def _verified_shard(directory: Path, manifest: dict[str, Any], shard: dict[str, 
     return path
 
 
-def read_shards(directory: Path, manifest: dict[str, Any]) -> pa.Table:
-    """All rows of the shards ``manifest`` (from :func:`read_source_manifest`) lists, each checked against its
-    sha256."""
-    return pa.concat_tables([pq.read_table(_verified_shard(directory, manifest, shard), schema=SCHEMA)
-                             for shard in manifest["shards"]])
-
-
 def iter_shard_rows(directory: Path, manifest: dict[str, Any], language: Optional[str] = None) -> Iterator[dict]:
     """The rows of the shards ``manifest`` (from :func:`read_source_manifest`) lists, or of those in ``language``
     only, in the manifest's order, read :data:`BATCH_ROWS` at a time: each shard is checked against its sha256 just
@@ -219,9 +212,3 @@ def iter_shard_rows(directory: Path, manifest: dict[str, Any], language: Optiona
                                            f"{directory}/{MANIFEST} lists it as {shard['language']!r}; re-run the "
                                            f"stage source@{manifest['source']}")
                 yield from batch.to_pylist()
-
-
-def read_source_pairs(directory: Path) -> tuple[dict[str, Any], pa.Table]:
-    """The manifest and all rows of a source directory, every shard checked against its sha256."""
-    manifest = read_source_manifest(directory)
-    return manifest, read_shards(directory, manifest)

@@ -3,12 +3,27 @@
 import pytest
 
 from hybrid_repro.config import LangIdCheckConfig
-from hybrid_repro.data.langid_check import check_languages, identify, sample_texts
+from hybrid_repro.data.langid_check import DistinctSample, OutputSamples, check_samples, identify
 from hybrid_repro.errors import HybridReproError
 
 GERMAN = ["Das Haus hat ein rotes Dach und einen großen Garten.", "Die Brücke wurde im Jahr 1990 gebaut.",
           "Wo wohnt der Arzt, der neben dem Fluss arbeitet?", "Katzen schlafen fast den ganzen Tag lang."]
 ENGLISH = ["The house has a red roof and a large garden.", "The bridge was built in the year 1990."]
+
+
+def check_languages(texts, config, seed):
+    """The check of outputs given whole: {(dataset, language): texts}, fed as the translate stage feeds them."""
+    samples = OutputSamples(config, seed)
+    for (dataset, lang), outputs in texts.items():
+        samples.add(dataset, lang, outputs)
+    return check_samples(samples)
+
+
+def sample_texts(texts, config, seed):
+    sample = DistinctSample(config.sample_size, config.min_chars, seed)
+    for text in texts:
+        sample.add(text)
+    return sample.texts()
 
 
 def test_detector_knows_the_paper_languages_offline():

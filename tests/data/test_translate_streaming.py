@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 from paper_sources_fixture import mini_profile_on_fixtures
+from test_langid_check import sample_texts
 from tiny_mt_models import ReversingEngine
 
 from hybrid_repro.config import LangIdCheckConfig, params_from_dict
 from hybrid_repro.data import translated_corpus
 from hybrid_repro.data.jsonl import write_jsonl
-from hybrid_repro.data.langid_check import identify, sample_texts
+from hybrid_repro.data.langid_check import identify
 from hybrid_repro.data.mt_families import model_family
 from hybrid_repro.data.neural_translate import NeuralTranslator
 from hybrid_repro.data.source_corpus import found_among

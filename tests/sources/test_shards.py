@@ -2,11 +2,12 @@
 
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from hybrid_repro.sources.negatives import Passages, mine_negatives
-from hybrid_repro.sources.shards import (COLUMNS, iter_shard_rows, read_source_manifest, read_source_pairs,
-                                         write_source)
+from hybrid_repro.sources.shards import COLUMNS, iter_shard_rows, read_source_manifest, write_source
 from hybrid_repro.sources.specs import SPECS, RawPair
 from hybrid_repro.errors import HybridReproError
 
@@ -23,10 +24,20 @@ def _pairs():
 PIN = {"revision": "0" * 40}
 
 
+def _rows(directory):
+    """Every row of a written source, through the streaming reader (which checks each shard's sha256)."""
+    return list(iter_shard_rows(directory, read_source_manifest(directory)))
+
+
+def _table(directory, manifest):
+    """The shards read whole by pyarrow in the manifest's order: the oracle for the streaming reader."""
+    return pa.concat_tables([pq.read_table(directory / shard["file"]) for shard in manifest["shards"]])
+
+
 def _written(tmp_path, name, pairs, negatives, shard_rows=100):
     """The manifest and rows of ``pairs`` written as source ``name``."""
     manifest = write_source(tmp_path, SPECS[name], pairs, PIN, negatives, seed=3, shard_rows=shard_rows, max_pairs=None)
-    return manifest, read_source_pairs(tmp_path)[1].to_pylist()
+    return manifest, _rows(tmp_path)
 
 
 @pytest.mark.parametrize("method", ["bm25", "random"])
@@ -75,11 +86,11 @@ def test_shards_are_few_per_language_with_checksums_the_reader_verifies(tmp_path
     assert [shard["file"] for shard in manifest["shards"]] == [
         f"{lang}-{n:04d}.parquet" for lang in ("de", "en") for n in range(3)]
     assert manifest["pairs"] == {"de": 5, "en": 5} and manifest["revision"] == "0" * 40
-    _, table = read_source_pairs(tmp_path)
+    table = _table(tmp_path, manifest)
     assert table.num_rows == 10 and tuple(table.column_names) == COLUMNS
     (tmp_path / "en-0001.parquet").write_bytes(b"tampered")
     with pytest.raises(HybridReproError, match="source@mmarco"):
-        read_source_pairs(tmp_path)
+        _rows(tmp_path)
 
 
 def _two_languages(tmp_path, shard_rows=2):
@@ -91,7 +102,7 @@ def _two_languages(tmp_path, shard_rows=2):
 def test_streamed_rows_are_the_table_rows_in_order_and_a_language_alone_on_request(tmp_path, monkeypatch):
     monkeypatch.setattr("hybrid_repro.sources.shards.BATCH_ROWS", 1)  # batches smaller than a shard
     manifest = _two_languages(tmp_path)
-    assert list(iter_shard_rows(tmp_path, manifest)) == read_source_pairs(tmp_path)[1].to_pylist()
+    assert list(iter_shard_rows(tmp_path, manifest)) == _table(tmp_path, manifest).to_pylist()
     assert [row["query"] for row in iter_shard_rows(tmp_path, manifest, "en")] == [f"q{i}" for i in range(5)]
 
 

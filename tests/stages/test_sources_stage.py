@@ -19,7 +19,7 @@ from huggingface_hub.errors import RevisionNotFoundError
 from hybrid_repro.cli import cli
 from hybrid_repro.config import params_from_dict
 from hybrid_repro.sources import fetch as source_fetch
-from hybrid_repro.sources.shards import read_source_pairs
+from hybrid_repro.sources.shards import iter_shard_rows, read_source_manifest
 from hybrid_repro.sources.specs import MMARCO_LANGUAGES, SPECS
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.stages.data import run_data
@@ -85,8 +85,8 @@ def test_a_hub_source_is_fetched_at_its_pin_normalised_and_sharded(tmp_path, hub
     manifest = run_source(params, "wikiqa")
     assert hub == [("microsoft/wiki_qa", None, "train", REVISION)]
     assert manifest["revision"] == REVISION and manifest["pairs"] == {"en": 6} and len(manifest["shards"]) == 2
-    _, table = read_source_pairs(params.sources.out_dir / "wikiqa")
-    rows = table.to_pylist()
+    fetched = params.sources.out_dir / "wikiqa"
+    rows = list(iter_shard_rows(fetched, read_source_manifest(fetched)))
     assert {row["negative_origin"] for row in rows} == {"bm25"}
     assert all(row["negative_id"] != row["passage_id"] for row in rows)
 
