@@ -45,13 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.eval_speed import machine  # noqa: E402
 from hybrid_repro.data.sentences import split_sentences  # noqa: E402
+from hybrid_repro.evaluation.download import PINNED  # noqa: E402
 from hybrid_repro.io import read_json, sha256_file, write_json  # noqa: E402
 from hybrid_repro.sources.specs import SPECS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = ("paper-xlmr", "paper-labse", "mini")
 SOURCE_LANGUAGE = "en"
-EVALUATION_FOLDERS = {"xquad-r": "xquad-r", "mlqa-r": "mlqa-r"}
 
 
 @dataclass(frozen=True)
@@ -317,11 +317,11 @@ def translation_volume(profile: dict, per_pair: dict[str, float]) -> dict:
 
 
 def evaluation_download(profile: dict, shared_data: Path) -> dict:
-    """Bytes of the evaluation files the profile fetches, from the pinned copies present here."""
-    sizes = {}
-    for dataset in profile["evaluate"]["datasets"]:
-        folder = shared_data / EVALUATION_FOLDERS[dataset]
-        sizes[dataset] = sum(path.stat().st_size for path in sorted(folder.glob("*.json")))
+    """Bytes of the evaluation files the profile's data stage fetches (every file pinned in
+    :data:`~hybrid_repro.evaluation.download.PINNED`, licence included), from the pinned copies under
+    ``shared_data/<dataset>/``."""
+    sizes = {dataset: sum((shared_data / dataset / name).stat().st_size for name in PINNED[dataset].sha256)
+             for dataset in profile["evaluate"]["datasets"]}
     return {"bytes_by_dataset": sizes, "bytes": sum(sizes.values())}
 
 

@@ -124,13 +124,17 @@ def test_profile_estimate_reads_the_profiles_and_counts_the_evaluation_files(tmp
     sample = estimator.read_squad_sample(write_squad(tmp_path / "toy.json"))
     lengths = estimator.encoder_lengths(sample, tiny_counter[0], "query: ", "passage: ")
     per_pair = estimator.measure_sample(sample, lengths, tiny_counter[1])["translation_per_pair"]
-    for folder, sizes in (("xquad-r", (10, 20)), ("mlqa-r", (5,))):
-        (tmp_path / folder).mkdir()
-        for index, size in enumerate(sizes):
-            (tmp_path / folder / f"l{index}.json").write_bytes(b"x" * size)
+    sizes = {}
+    for dataset in ("xquad-r", "mlqa-r"):
+        (tmp_path / dataset).mkdir()
+        for size, name in enumerate(estimator.PINNED[dataset].sha256, start=1):
+            (tmp_path / dataset / name).write_bytes(b"x" * size)
+        sizes[dataset] = sum(range(1, len(estimator.PINNED[dataset].sha256) + 1))
+    (tmp_path / "xquad-r" / "not-pinned.json").write_bytes(b"x" * 1000)
     paper = estimator.profile_estimate("paper-xlmr", lengths, per_pair, tmp_path)
     mini = estimator.profile_estimate("mini", lengths, per_pair, tmp_path)
-    assert paper["evaluation_download"]["bytes"] == 35 and mini["evaluation_download"]["bytes"] == 30
+    assert paper["evaluation_download"]["bytes"] == sizes["xquad-r"] + sizes["mlqa-r"]
+    assert mini["evaluation_download"]["bytes"] == sizes["xquad-r"]   # mini evaluates on XQuAD-R only
     assert paper["translation"]["english_pairs"] == 520_330   # PAPER.md §2: the six English QA sets
     assert len(paper["translation"]["target_languages"]) == 8
     assert mini["translation"]["english_pairs"] <= 6 * 2000
