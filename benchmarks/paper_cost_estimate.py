@@ -67,7 +67,7 @@ class EncoderShape:
 ENCODERS = {
     "xlm-roberta-base": EncoderShape(layers=12, hidden=768, ffn=3072, heads=12),
     "xlm-roberta-large": EncoderShape(layers=24, hidden=1024, ffn=4096, heads=16),
-    # LaBSE is BERT-base shaped; its own 501,153-piece vocabulary changes token counts, not FLOPs per token.
+    # LaBSE is BERT-base shaped; its own vocabulary changes token counts, not FLOPs per token.
     "sentence-transformers/LaBSE": EncoderShape(layers=12, hidden=768, ffn=3072, heads=12),
     "intfloat/multilingual-e5-small": EncoderShape(layers=12, hidden=384, ffn=1536, heads=12),
 }
@@ -86,8 +86,9 @@ def forward_flops(shape: EncoderShape, length: int) -> int:
     Per layer: the Q, K and V projections ``3 * 2*L*H*H``, the attention scores ``Q K^T`` ``2*L*L*H`` and
     their product with V ``2*L*L*H`` (summed over heads: heads x head size = H), the output projection
     ``2*L*H*H`` and the two feed-forward products ``2 * 2*L*H*F``. Not counted: the embedding lookup (no
-    product), softmax, layer norms, GELU, biases and residual additions (element-wise, a few per cent at
-    most), a pooler head (one ``H x H`` product per sequence) and the loss's similarity matrix.
+    product), softmax, layer norms, GELU, biases and residual additions (element-wise, not matrix products),
+    a pooler head (one ``H x H`` product per sequence) and the loss's similarity matrix. The backward pass
+    costs two forwards (a gradient for the input and one for the weights of every product).
     """
     hidden, ffn = shape.hidden, shape.ffn
     per_layer = 8 * length * hidden * hidden + 4 * length * hidden * ffn + 4 * length * length * hidden
@@ -95,8 +96,8 @@ def forward_flops(shape: EncoderShape, length: int) -> int:
 
 
 def training_step_flops(shape: EncoderShape, query_lengths: Sequence[int], passage_lengths: Sequence[int]) -> int:
-    """Forward plus backward FLOPs (3 x forward: the backward pass costs two forwards) of one step that encodes
-    sequences of ``query_lengths`` and ``passage_lengths`` tokens."""
+    """Forward plus backward FLOPs (3 x :func:`forward_flops`) of one step that encodes sequences of
+    ``query_lengths`` and ``passage_lengths`` tokens."""
     return 3 * sum(forward_flops(shape, length) for length in (*query_lengths, *passage_lengths))
 
 

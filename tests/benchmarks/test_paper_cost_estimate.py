@@ -10,9 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-from transformers import BertConfig, BertModel
 
 from hybrid_repro.modeling.tokenizer import build_bpe_tokenizer
 
@@ -60,6 +57,13 @@ def test_forward_flops_match_a_hand_count_of_one_layer():
 def test_forward_and_backward_flops_match_torch_flop_counter_on_a_real_bert():
     """torch counts every matrix product of a real (eager-attention, pooler-free) BERT layer stack: the formula
     must agree exactly, and the backward pass must cost two forwards."""
+    # Imported here, not at collection: torch's FLOP counter imports Triton modules, and imported at collection
+    # (before tests/kernels/conftest.py sets TRITON_INTERPRET) it made the interpreted kernel tests of a full
+    # session fail.
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import BertConfig, BertModel
+
     shape = estimator.EncoderShape(layers=2, hidden=16, ffn=40, heads=4)
     config = BertConfig(vocab_size=50, hidden_size=shape.hidden, num_hidden_layers=shape.layers,
                         num_attention_heads=shape.heads, intermediate_size=shape.ffn, max_position_embeddings=32,
