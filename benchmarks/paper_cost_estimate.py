@@ -24,7 +24,7 @@ Nothing here ran on a GPU, and the paper's sources could not be fetched (no hub 
 4. **Download size** only of files present here (the evaluation sets the profiles fetch).
 
 Usage (repository root, inside .venv):
-    HYBRID_REPRO_SHARED_DATA=/work/shared/data nice -n 15 python benchmarks/paper_cost_estimate.py \\
+    HYBRID_REPRO_SHARED_DATA=path/to/shared/data python benchmarks/paper_cost_estimate.py \\
         --tokenizer pretrained/multilingual-e5-small --out benchmarks/paper_cost_estimate.json
 """
 
@@ -376,12 +376,12 @@ def estimate(tokenizer_dir: Path, xquad: Path, shared_data: Path) -> dict:
         "what": "Cost of the paper profiles: text lengths measured on a real-text sample; training FLOPs, GPU-hours "
                 "and translation volume derived from them (estimates); no GPU ran and no paper source was fetched.",
         "machine": machine(),
-        "sample": {"file": str(xquad), "sha256": sha256_file(xquad), "questions": len(sample.questions),
+        "sample": {"file": xquad.name, "sha256": sha256_file(xquad), "questions": len(sample.questions),
                    "passages": len(sample.passages),
                    "stand_in": "English XQuAD (Wikipedia paragraphs, SQuAD v1.1 dev questions) stands in for the "
                                "paper's English QA passages and questions, which cannot be fetched here; the "
                                "paper's training is mostly mMARCO (web passages) and MFAQ, whose lengths differ"},
-        "tokenizer": {"path": str(tokenizer_dir), "pieces": len(tokenizer),
+        "tokenizer": {"checkpoint": tokenizer_dir.name, "pieces": len(tokenizer),
                       "note": "XLM-R sentencepiece (xlm-roberta-base and -large share it); LaBSE's vocabulary "
                               "differs, so its lengths are not measured; the MT models' tokenizers differ too, so "
                               "source tokens are XLM-R pieces, a proxy"},
