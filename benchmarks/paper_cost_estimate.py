@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.eval_speed import machine  # noqa: E402
 from hybrid_repro.data.sentences import split_sentences  # noqa: E402
-from hybrid_repro.evaluation.download import PINNED  # noqa: E402
+from hybrid_repro.evaluation.download import PINNED, verify_pinned_files  # noqa: E402
 from hybrid_repro.io import read_json, sha256_file, write_json  # noqa: E402
 from hybrid_repro.sources.specs import SPECS  # noqa: E402
 
@@ -296,7 +296,9 @@ def machine_translated_pairs(profile: dict) -> dict[str, int]:
 
 def translation_volume(profile: dict, per_pair: dict[str, float]) -> dict:
     """Sentences, characters and source tokens to translate: pairs x target languages x the sample's units per
-    pair, counting every sentence (an upper bound: repeated sentences are translated once).
+    pair, before de-duplication (the stage translates a repeated sentence once per language). Neither a bound nor a
+    measurement: the units per pair are the XQuAD sample's, and DuoRC's plots and NewsQA's articles (92,794 of the
+    paper's 520,330 pairs) are much longer passages than XQuAD's paragraphs, so the real count can be far higher.
 
     No GPU-hours: generation is memory-bound, so a FLOP count would mislead, and no sentences-per-second of the
     profiles' MT models on a GPU was measured or documented here. Each ``translate@DATASET-LANGUAGE`` stage's
@@ -310,17 +312,17 @@ def translation_volume(profile: dict, per_pair: dict[str, float]) -> dict:
         "mt_model": profile["translate"]["model_name"],
         "english_pairs_by_source": pairs, "english_pairs": total_pairs, "target_languages": targets,
         "pair_translations": translations,
-        "sentences_upper_bound": round(translations * per_pair["sentences_per_pair"]),
-        "characters_upper_bound": round(translations * per_pair["characters_per_pair"]),
-        "source_tokens_upper_bound_xlmr": round(translations * per_pair["source_tokens_per_pair"]),
-        "sentences_per_target_language_upper_bound": round(total_pairs * per_pair["sentences_per_pair"]),
+        "sentences_before_dedup": round(translations * per_pair["sentences_per_pair"]),
+        "characters_before_dedup": round(translations * per_pair["characters_per_pair"]),
+        "source_tokens_before_dedup_xlmr": round(translations * per_pair["source_tokens_per_pair"]),
+        "sentences_per_target_language_before_dedup": round(total_pairs * per_pair["sentences_per_pair"]),
     }
 
 
 def evaluation_download(profile: dict, shared_data: Path) -> dict:
-    """Bytes of the evaluation files the profile's data stage fetches (every file pinned in
-    :data:`~hybrid_repro.evaluation.download.PINNED`, licence included), from the pinned copies under
-    ``shared_data/<dataset>/``."""
+    """Bytes of the evaluation files the profile evaluates on, which ``pipelines/lareqa/dvc.yaml``'s ``fetch@``
+    stages download (every file pinned in :data:`~hybrid_repro.evaluation.download.PINNED`, licence included),
+    from the pinned copies under ``shared_data/<dataset>/`` (:func:`estimate` checks their sha256 first)."""
     sizes = {dataset: sum((shared_data / dataset / name).stat().st_size for name in PINNED[dataset].sha256)
              for dataset in profile["evaluate"]["datasets"]}
     return {"bytes_by_dataset": sizes, "bytes": sum(sizes.values())}
@@ -364,6 +366,8 @@ def estimate(tokenizer_dir: Path, xquad: Path, shared_data: Path) -> dict:
     from transformers import AutoTokenizer
 
     check_shape(tokenizer_dir)
+    for dataset in PINNED:
+        verify_pinned_files(dataset, shared_data / dataset)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     prefixes = {(model["query_prefix"], model["passage_prefix"])
                 for model in (read_profile(name)["model"] for name in PROFILES)}
@@ -395,9 +399,10 @@ def estimate(tokenizer_dir: Path, xquad: Path, shared_data: Path) -> dict:
                      "the capped p99 (about a batch's longest); upper_bound: every text at the maximum length",
             "translation": "no GPU-hours: generation is memory-bound, so a FLOP count would mislead, and no MT "
                            "throughput on a GPU was measured here; each translate@ stage's receipt records "
-                           "sentences_per_second, and GPU-hours = sentences / (3600 x that rate). Counts are upper "
-                           "bounds: every sentence of every pair's query, positive and negative, while the stage "
-                           "translates a repeated sentence once per language",
+                           "sentences_per_second, and GPU-hours = sentences / (3600 x that rate). Counts are "
+                           "estimates before de-duplication (the stage translates a repeated sentence once per "
+                           "language) at the XQuAD sample's sentences per passage; DuoRC's plots and NewsQA's "
+                           "articles are much longer passages, so the real count can be far higher",
             "max_steps": "train.max_steps is an upper bound: early stopping on the validation loss usually ends "
                          "a run sooner, and validation and evaluation passes are not counted",
         },
@@ -418,7 +423,7 @@ def main() -> None:
     args = parser.parse_args()
     result = estimate(args.tokenizer, args.xquad, args.shared_data or args.xquad.parent.parent)
     write_json(args.out, result)
-    print(json.dumps({name: {"translation_sentences": p["translation"]["sentences_upper_bound"],
+    print(json.dumps({name: {"translation_sentences": p["translation"]["sentences_before_dedup"],
                              "training": {enc: t["padded_p99"]["gpu_hours_per_run"] for enc, t in p["training"].items()}}
                       for name, p in result["profiles"].items()}, indent=1))
 

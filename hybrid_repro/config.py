@@ -454,9 +454,10 @@ class Params(Section):
                              f"{self.data.source!r} translates no evaluation set; evaluate.datasets are fetched): "
                              "remove it")
         if not translated_eval and "synth-r" in self.evaluate.datasets:
+            # xquad-r is no option for data.source xquad (_check_source_and_backend says why).
+            options = [name for name in FETCHED_DATASETS if not (self.data.source == "xquad" and name == "xquad-r")]
             raise ValueError(f"evaluate.datasets names synth-r, the synthetic corpus's evaluation set, which "
-                             f"data.source {self.data.source!r} does not write: evaluate on "
-                             f"{' or '.join(FETCHED_DATASETS)}")
+                             f"data.source {self.data.source!r} does not write: evaluate on {' or '.join(options)}")
         return self
 
     @model_validator(mode="after")

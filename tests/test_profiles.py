@@ -144,6 +144,17 @@ def test_paper_profile_refuses_an_evaluation_set_it_cannot_have(path, key, value
         params_from_dict(raw, str(path))
 
 
+@pytest.mark.parametrize("key, value, expected", [
+    ("eval_languages", ["en"], "backend 'parallel' writes training data only: leave eval_languages empty"),
+    ("datasets", ["synth-r"], "which data.source 'xquad' does not write: evaluate on mlqa-r$"),
+])
+def test_xquad_profile_refuses_an_evaluation_set_it_cannot_have(key, value, expected):
+    raw = read_params_mapping(REPO / "profiles" / "me5-xquad.yaml")
+    raw["translate" if key == "eval_languages" else "evaluate"][key] = value
+    with pytest.raises(HybridReproError, match=expected):
+        params_from_dict(raw, "me5-xquad.yaml")
+
+
 @pytest.mark.parametrize("path", PROFILE_FILES, ids=lambda p: p.stem)
 def test_profile_expands_its_dvc_grid(path, tmp_path):
     """DVC itself resolves the root pipeline and the paper-sources pipeline with the profile as params.yaml."""

@@ -8,8 +8,8 @@ Before translating anything it checks that the model has a token for every targe
 ``backend: parallel`` translates nothing: the source corpus is already parallel (``data.source:
 xquad``) and the stage keeps its training languages (:mod:`hybrid_repro.data.parallel_corpus`).
 A ``kind: paper`` source corpus (``data.source: paper``) carries no evaluation set, so none is
-translated whatever ``translate.eval_languages`` says (evaluation reads the fetched XQuAD-R / MLQA-R),
-and its released datasets (mMARCO) pass through untranslated and unchecked by language
+translated (the params refuse ``translate.eval_languages`` for it; evaluation reads the fetched XQuAD-R /
+MLQA-R), and its released datasets (mMARCO) pass through untranslated and unchecked by language
 identification: their texts are the released translations, not this stage's. The stage streams its input
 and output (:func:`hybrid_repro.data.translated_corpus.write_translated_corpus`) and collects the language
 check's sample while writing, so its memory does not grow with the released records.
