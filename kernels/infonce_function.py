@@ -2,8 +2,9 @@
 
 :func:`info_nce_triton` computes exactly the function specified by
 :func:`hybrid_repro.kernels.infonce_reference.info_nce_reference` (same arguments, same masks), but
-its memory is O((B + N) * d): it keeps per-row log-sum-exp vectors instead of the ``B x N`` logits and
-recomputes logit tiles in the backward pass. Gradients reach ``q``, ``p`` and a tensor ``scale``.
+it keeps per-row log-sum-exp vectors instead of the ``B x N`` logits, and the backward recomputes the
+logit gradient ``G`` one chunk of rows at a time (at most ``GRAD_CHUNK_BYTES``), so its memory is
+O((B + N) * d) plus that chunk. Gradients reach ``q``, ``p`` and a tensor ``scale``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from torch import Tensor
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.kernels.infonce_reference import check_info_nce_inputs
 from hybrid_repro.kernels.infonce_triton import (INTERPRETED, SUPPORTED_DTYPES, Direction, TileConfig,
-                                                 backward_direction, choose_tiles, forward_direction)
+                                                 backward_direction, forward_direction)
 
 
 def info_nce_triton(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tensor, *, reduction: str = "mean",
@@ -23,7 +24,8 @@ def info_nce_triton(q: Tensor, p: Tensor, labels: Tensor, scale: float | Tensor,
     """Fused InfoNCE; see ``info_nce_reference`` for the definition. Returns a 0-d fp32 loss.
 
     ``q`` and ``p`` must share a dtype among fp32, fp16 and bf16 and live on a CUDA device (or on
-    the CPU when Triton runs in interpreter mode). ``tiles`` overrides the tile heuristic.
+    the CPU when Triton runs in interpreter mode). ``tiles`` overrides the heuristic's tiles, column
+    splits and backward chunk for every direction.
     """
     check_info_nce_inputs(q, p, labels, scale, reduction, query_ids, passage_ids)
     if q.dtype != p.dtype or q.dtype not in SUPPORTED_DTYPES:
@@ -90,18 +92,18 @@ def row_weight(batch: int, reduction: str, symmetric: bool) -> float:
 
 
 class InfoNCEFunction(torch.autograd.Function):
-    """Forward: one fused pass per direction. Backward: logit tiles recomputed, fp32 accumulation."""
+    """Forward: one fused pass per direction. Backward: G recomputed per row chunk, cuBLAS products
+    accumulated in fp32."""
 
     @staticmethod
     def forward(ctx, q, p, scale, labels, query_ids, passage_ids, reduction, symmetric, positives_as_negatives,
                 tiles):
         scale_vec = scale.detach().to(device=q.device, dtype=torch.float32).reshape(1).contiguous()
-        tiles = tiles or choose_tiles(q.shape[0], p.shape[0], q.dtype, q.device)
         directions = directions_for(q, p, labels, query_ids, passage_ids, symmetric, positives_as_negatives)
         row_losses = torch.zeros((), dtype=torch.float32, device=q.device)
         lses = []
         for direction in directions:
-            lse, target_dot = forward_direction(direction, scale_vec, tiles)
+            lse, target_dot = forward_direction(direction, scale_vec, direction.tiles(tiles))
             lses.append(lse)
             row_losses = row_losses + (lse - scale_vec * target_dot).sum()
         ctx.save_for_backward(q, p, scale, labels, query_ids, passage_ids, *lses)
@@ -117,13 +119,13 @@ class InfoNCEFunction(torch.autograd.Function):
         scale_vec = scale.detach().to(device=q.device, dtype=torch.float32).reshape(1).contiguous()
         d_q = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
         d_p = torch.zeros(p.shape, dtype=torch.float32, device=p.device)
-        dscale_rows = backward_direction(directions[0], scale_vec, lses[0], d_q, d_p, tiles)
+        dscale_rows = backward_direction(directions[0], scale_vec, lses[0], d_q, d_p, directions[0].tiles(tiles))
         if symmetric:
             # Reverse rows are the gathered positives; their columns are the queries, so the
             # column gradient accumulates straight into d_q.
             d_positives = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
             dscale_rows = dscale_rows + backward_direction(directions[1], scale_vec, lses[1], d_positives, d_q,
-                                                           tiles)
+                                                           directions[1].tiles(tiles))
             add_rows_deterministic(d_p, labels.long(), d_positives)
         # One factor for every term (a device tensor: no host sync on the upstream gradient).
         weight = grad_loss.detach().to(torch.float32) * row_weight(q.shape[0], reduction, symmetric)

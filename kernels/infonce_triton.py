@@ -5,27 +5,31 @@ The unit of work is one *direction*: ``M`` row vectors scored against ``N`` colu
 allowed for it. The forward (query -> passage) loss is one direction; the symmetric term is a second
 direction whose rows are the gathered positives and whose columns are the queries.
 
-Three kernels, none of which materialises the ``M x N`` logits:
+Two kernels, neither of which keeps the ``M x N`` logits:
 
-* ``_forward_kernel`` (one program per ``BLOCK_M`` rows): sweeps the column tiles once, computing
-  each logit tile as a tiled matmul over ``d`` and folding it into an online log-sum-exp; stores
-  per row the log-sum-exp and the target's raw dot product.
-* ``_backward_rows_kernel`` (one program per row tile): recomputes the logit tiles, forms
-  ``dlogits = softmax - onehot(target)`` from the saved log-sum-exp and adds
-  ``scale * dlogits @ cols`` into the fp32 row-gradient buffer, and ``sum_j dlogits_ij * raw_ij``
-  into a per-row d(scale) term.
-* ``_backward_cols_kernel`` (one program per ``BLOCK_N`` columns): the same tiles transposed, adding
-  ``scale * dlogits.T @ rows`` into the fp32 column-gradient buffer.
+* ``_forward_kernel`` (one program per ``BLOCK_M`` rows and column slice): sweeps its column tiles
+  once, each logit tile a tiled matmul over ``d`` folded into an online log-sum-exp, in one loop
+  flattened over (column tile, ``d`` chunk) so the loads stay software-pipelined across tiles. It
+  stores per row and slice the log-sum-exp and the target's raw dot product; slices exist only to
+  fill the chip when there are fewer row blocks than multiprocessors, and are merged in PyTorch.
+* ``_grad_logits_kernel`` (one program per ``BLOCK_M x BLOCK_N`` tile of a chunk of rows): recomputes
+  the logit tile from the saved log-sum-exp and writes ``scale * (softmax - onehot(target))`` for it
+  (excluded columns exactly 0), in the input dtype for 16-bit inputs and in fp32 for fp32, together
+  with the tile's share of each row's d(scale) term ``sum_j dlogits_ij * raw_ij``.
 
-The backward kernels compute gradients of the *unweighted* sum of the row losses; the caller
-multiplies by the upstream gradient and the reduction weight afterwards. Keeping that factor (down
-to 1/B) out of the tiles keeps ``scale * dlogits``, which is rounded to the input dtype for the
-tensor-core matmul, far from fp16's subnormal range.
+The backward pass then does the two large products with cuBLAS through PyTorch, per chunk of rows:
+``d_rows[chunk] += G @ cols`` and ``d_cols += G.T @ rows[chunk]``, both accumulated in fp32. That is
+the matmul floor of the backward (recompute plus two gradient products, ``6 M N d`` FLOPs) with no
+gradient accumulator read and written per tile; the price is writing and reading ``G`` (a chunk of
+at most :data:`GRAD_CHUNK_BYTES`).
 
-Each gradient element is owned by exactly one program and accumulated in a fixed order, so results
-are bitwise reproducible (no atomics). The gradient buffers are read-modify-written once per tile
-and ``d`` chunk: with ``d`` up to 1024 a ``BLOCK_M x d`` fp32 accumulator does not fit in registers.
-Index arithmetic is int64 so offsets past 2**31 elements are safe.
+The backward computes gradients of the *unweighted* sum of the row losses; the caller multiplies by
+the upstream gradient and the reduction weight afterwards. Keeping that factor (down to 1/B) out of
+``G``, which is rounded to the input dtype, keeps it far from fp16's subnormal range.
+
+Results are bitwise reproducible: no atomics, each partial (slice, tile share) reduced by PyTorch in
+a fixed order, chunks processed in a fixed order, and cuBLAS gives the same bits for the same shapes
+on the same GPU and stream. Index arithmetic is int64 so offsets past 2**31 elements are safe.
 
 Exclusions (false negatives) come as up to two pairs of integer *groups*: column j is excluded from
 row i when ``row_group[i] == col_group[j]`` and j is not row i's target.
@@ -43,6 +47,10 @@ from torch import Tensor
 from hybrid_repro.errors import HybridReproError
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+# The backward's G buffer: at B = N = 65536 (bf16) that is 2048 rows a chunk, and with the two fp32
+# gradient accumulators and one product temporary the backward stays under 1 GiB beyond inputs and
+# gradients (docs/kernel.md, "Memory").
+GRAD_CHUNK_BYTES = 256 << 20
 
 
 @triton.jit
@@ -70,71 +78,48 @@ def _load_groups(PTR, idx, ok, ENABLED: tl.constexpr):
 
 
 @triton.jit
-def _allowed(col_idx, col_ok, target, row_ga, col_ga, row_gb, col_gb, HAS_A: tl.constexpr, HAS_B: tl.constexpr):
-    """Which (row, column) logits enter the softmax; arguments are broadcast 2-D, either orientation."""
-    allowed = col_ok
-    not_target = col_idx != target
-    if HAS_A:
-        allowed = allowed & ~((row_ga == col_ga) & not_target)
-    if HAS_B:
-        allowed = allowed & ~((row_gb == col_gb) & not_target)
-    return allowed
-
-
-@triton.jit
 def _row_logit_tile(R, C, COL_GA, COL_GB, rows, row_ok, target, row_ga, row_gb, n0, N, D, stride_r, stride_c,
                     HAS_A: tl.constexpr, HAS_B: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                     BLOCK_K: tl.constexpr, DOT_PRECISION: tl.constexpr):
-    """Columns ``n0 .. n0 + BLOCK_N`` for a block of rows: (cols, col_ok, raw dots, allowed mask)."""
+    """Columns ``n0 .. n0 + BLOCK_N`` for a block of rows: (cols, raw dots, allowed mask)."""
     cols = n0 + tl.arange(0, BLOCK_N).to(tl.int64)
     col_ok = cols < N
     raw = _dot_tile(R, rows, row_ok, C, cols, col_ok, stride_r, stride_c, D, BLOCK_M, BLOCK_N, BLOCK_K, DOT_PRECISION)
-    col_ga = _load_groups(COL_GA, cols, col_ok, HAS_A)
-    col_gb = _load_groups(COL_GB, cols, col_ok, HAS_B)
-    allowed = _allowed(cols[None, :], col_ok[None, :], target[:, None], row_ga[:, None], col_ga[None, :],
-                       row_gb[:, None], col_gb[None, :], HAS_A, HAS_B)
-    return cols, col_ok, raw, allowed
+    allowed = col_ok[None, :]
+    not_target = cols[None, :] != target[:, None]
+    if HAS_A:
+        col_ga = _load_groups(COL_GA, cols, col_ok, HAS_A)
+        allowed = allowed & ~((row_ga[:, None] == col_ga[None, :]) & not_target)
+    if HAS_B:
+        col_gb = _load_groups(COL_GB, cols, col_ok, HAS_B)
+        allowed = allowed & ~((row_gb[:, None] == col_gb[None, :]) & not_target)
+    return cols, raw, allowed
 
 
 @triton.jit
-def _accumulate_product(DST, dst_idx, dst_ok, stride_dst, weights, SRC, src_idx, src_ok, stride_src, D,
-                        BLOCK_K: tl.constexpr, DOT_PRECISION: tl.constexpr):
-    """``DST[dst_idx] += weights @ SRC[src_idx]`` on the fp32 buffer DST, one ``d`` chunk at a time."""
-    k_range = tl.arange(0, BLOCK_K)
-    for k0 in range(0, D, BLOCK_K):
-        ks = k0 + k_range
-        k_ok = ks < D
-        src = tl.load(SRC + src_idx[:, None] * stride_src + ks[None, :], mask=src_ok[:, None] & k_ok[None, :],
-                      other=0.0)
-        dst_ptrs = DST + dst_idx[:, None] * stride_dst + ks[None, :]
-        dst_mask = dst_ok[:, None] & k_ok[None, :]
-        acc = tl.dot(weights, src, tl.load(dst_ptrs, mask=dst_mask, other=0.0), input_precision=DOT_PRECISION)
-        tl.store(dst_ptrs, acc, mask=dst_mask)
-    # The caller's next tile reads these rows back, and the threads that load an element need not
-    # be the ones that stored it (load and dot-result layouts differ): a block-wide barrier makes
-    # this program's global stores visible to all its threads first.
-    tl.debug_barrier()
-
-
-@triton.jit
-def _forward_kernel(R, C, TARGET, ROW_GA, COL_GA, ROW_GB, COL_GB, SCALE, LSE, POS,
-                    M, N, D, stride_r, stride_c,
+def _forward_kernel(R, C, TARGET, ROW_GA, COL_GA, ROW_GB, COL_GB, SCALE, LSE_PARTS, POS_PARTS,
+                    M, N, D, stride_r, stride_c, cols_per_split,
                     HAS_A: tl.constexpr, HAS_B: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                     BLOCK_K: tl.constexpr, DOT_PRECISION: tl.constexpr):
     rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+    split = tl.program_id(1).to(tl.int64)
     row_ok = rows < M
     target = tl.load(TARGET + rows, mask=row_ok, other=-1)
     row_ga = _load_groups(ROW_GA, rows, row_ok, HAS_A)
     row_gb = _load_groups(ROW_GB, rows, row_ok, HAS_B)
     scale = tl.load(SCALE)
+    col_begin = split * cols_per_split
+    col_end = tl.minimum(col_begin + cols_per_split, N)
 
     running_max = tl.full([BLOCK_M], float("-inf"), tl.float32)
     running_sum = tl.zeros([BLOCK_M], tl.float32)
     target_dot = tl.zeros([BLOCK_M], tl.float32)
-    for n0 in range(0, N, BLOCK_N):
-        cols, col_ok, raw, allowed = _row_logit_tile(R, C, COL_GA, COL_GB, rows, row_ok, target, row_ga, row_gb,
-                                                     n0, N, D, stride_r, stride_c, HAS_A, HAS_B, BLOCK_M, BLOCK_N,
-                                                     BLOCK_K, DOT_PRECISION)
+    # flatten=True merges this loop with the d loop inside _dot_tile into one software-pipelined
+    # loop: without it the pipeline drains and refills at every column tile.
+    for n0 in tl.range(col_begin, col_end, BLOCK_N, flatten=True):
+        cols, raw, allowed = _row_logit_tile(R, C, COL_GA, COL_GB, rows, row_ok, target, row_ga, row_gb, n0, N, D,
+                                             stride_r, stride_c, HAS_A, HAS_B, BLOCK_M, BLOCK_N, BLOCK_K,
+                                             DOT_PRECISION)
         logits = tl.where(allowed, raw * scale, float("-inf"))
         target_dot += tl.sum(tl.where(cols[None, :] == target[:, None], raw, 0.0), axis=1)
         new_max = tl.maximum(running_max, tl.max(logits, axis=1))
@@ -143,67 +128,37 @@ def _forward_kernel(R, C, TARGET, ROW_GA, COL_GA, ROW_GB, COL_GB, SCALE, LSE, PO
         shift = tl.where(new_max == float("-inf"), 0.0, new_max)
         running_sum = running_sum * tl.exp(running_max - shift) + tl.sum(tl.exp(logits - shift[:, None]), axis=1)
         running_max = new_max
-    # running_sum >= 1 for every row with an allowed column (its maximum contributes exp(0)); only
-    # padding rows past M reach 0, and clamping keeps their unstored log finite.
-    tl.store(LSE + rows, running_max + tl.log(tl.maximum(running_sum, 1.0e-30)), mask=row_ok)
-    tl.store(POS + rows, target_dot, mask=row_ok)
+    # running_sum >= 1 for every row with an allowed column in this slice (its maximum contributes
+    # exp(0)); a slice with none stores -inf + log(1e-30) = -inf, which the merge's logsumexp ignores.
+    out = split * M + rows
+    tl.store(LSE_PARTS + out, running_max + tl.log(tl.maximum(running_sum, 1.0e-30)), mask=row_ok)
+    tl.store(POS_PARTS + out, target_dot, mask=row_ok)
 
 
 @triton.jit
-def _backward_rows_kernel(R, C, TARGET, ROW_GA, COL_GA, ROW_GB, COL_GB, SCALE, LSE, DR, DSCALE_ROWS,
-                          M, N, D, stride_r, stride_c, stride_dr,
-                          HAS_A: tl.constexpr, HAS_B: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                          BLOCK_K: tl.constexpr, DOT_PRECISION: tl.constexpr):
-    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
-    row_ok = rows < M
+def _grad_logits_kernel(R, C, TARGET, ROW_GA, COL_GA, ROW_GB, COL_GB, SCALE, LSE, G, DSCALE_PARTS,
+                        row_start, row_end, N, D, stride_r, stride_c, stride_g, stride_parts,
+                        HAS_A: tl.constexpr, HAS_B: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                        BLOCK_K: tl.constexpr, DOT_PRECISION: tl.constexpr):
+    local = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+    col_tile = tl.program_id(1).to(tl.int64)
+    rows = row_start + local
+    row_ok = rows < row_end
     target = tl.load(TARGET + rows, mask=row_ok, other=-1)
     lse = tl.load(LSE + rows, mask=row_ok, other=0.0)
     row_ga = _load_groups(ROW_GA, rows, row_ok, HAS_A)
     row_gb = _load_groups(ROW_GB, rows, row_ok, HAS_B)
     scale = tl.load(SCALE)
 
-    dscale = tl.zeros([BLOCK_M], tl.float32)
-    for n0 in range(0, N, BLOCK_N):
-        cols, col_ok, raw, allowed = _row_logit_tile(R, C, COL_GA, COL_GB, rows, row_ok, target, row_ga, row_gb,
-                                                     n0, N, D, stride_r, stride_c, HAS_A, HAS_B, BLOCK_M, BLOCK_N,
-                                                     BLOCK_K, DOT_PRECISION)
-        allowed = allowed & row_ok[:, None]
-        # Excluded logits become -inf before the exp, so they neither overflow nor contribute.
-        prob = tl.exp(tl.where(allowed, raw * scale - lse[:, None], float("-inf")))
-        dlogits = prob - tl.where(cols[None, :] == target[:, None], 1.0, 0.0)
-        dscale += tl.sum(dlogits * raw, axis=1)
-        draw = (dlogits * scale).to(C.dtype.element_ty)
-        _accumulate_product(DR, rows, row_ok, stride_dr, draw, C, cols, col_ok, stride_c, D, BLOCK_K, DOT_PRECISION)
-    tl.store(DSCALE_ROWS + rows, dscale, mask=row_ok)
-
-
-@triton.jit
-def _backward_cols_kernel(R, C, TARGET, ROW_GA, COL_GA, ROW_GB, COL_GB, SCALE, LSE, DC,
-                          M, N, D, stride_r, stride_c, stride_dc,
-                          HAS_A: tl.constexpr, HAS_B: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                          BLOCK_K: tl.constexpr, DOT_PRECISION: tl.constexpr):
-    # Tiles are held transposed here, (columns x rows), so the gradient matmul needs no transpose.
-    cols = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
-    col_ok = cols < N
-    col_ga = _load_groups(COL_GA, cols, col_ok, HAS_A)
-    col_gb = _load_groups(COL_GB, cols, col_ok, HAS_B)
-    scale = tl.load(SCALE)
-
-    for m0 in range(0, M, BLOCK_M):
-        rows = m0 + tl.arange(0, BLOCK_M).to(tl.int64)
-        row_ok = rows < M
-        target = tl.load(TARGET + rows, mask=row_ok, other=-1)
-        lse = tl.load(LSE + rows, mask=row_ok, other=0.0)
-        row_ga = _load_groups(ROW_GA, rows, row_ok, HAS_A)
-        row_gb = _load_groups(ROW_GB, rows, row_ok, HAS_B)
-        raw_t = _dot_tile(C, cols, col_ok, R, rows, row_ok, stride_c, stride_r, D,
-                          BLOCK_N, BLOCK_M, BLOCK_K, DOT_PRECISION)
-        allowed = _allowed(cols[:, None], col_ok[:, None], target[None, :], row_ga[None, :], col_ga[:, None],
-                           row_gb[None, :], col_gb[:, None], HAS_A, HAS_B) & row_ok[None, :]
-        prob = tl.exp(tl.where(allowed, raw_t * scale - lse[None, :], float("-inf")))
-        dlogits = prob - tl.where(cols[:, None] == target[None, :], 1.0, 0.0)
-        draw = (dlogits * scale).to(R.dtype.element_ty)
-        _accumulate_product(DC, cols, col_ok, stride_dc, draw, R, rows, row_ok, stride_r, D, BLOCK_K, DOT_PRECISION)
+    cols, raw, allowed = _row_logit_tile(R, C, COL_GA, COL_GB, rows, row_ok, target, row_ga, row_gb,
+                                         col_tile * BLOCK_N, N, D, stride_r, stride_c, HAS_A, HAS_B, BLOCK_M,
+                                         BLOCK_N, BLOCK_K, DOT_PRECISION)
+    # Excluded logits become -inf before the exp, so they neither overflow nor contribute: their G is 0.
+    prob = tl.exp(tl.where(allowed & row_ok[:, None], raw * scale - lse[:, None], float("-inf")))
+    dlogits = prob - tl.where(cols[None, :] == target[:, None], 1.0, 0.0)
+    tl.store(DSCALE_PARTS + col_tile * stride_parts + local, tl.sum(dlogits * raw, axis=1), mask=row_ok)
+    g_ptrs = G + local[:, None] * stride_g + cols[None, :]
+    tl.store(g_ptrs, (dlogits * scale).to(G.dtype.element_ty), mask=row_ok[:, None] & (cols < N)[None, :])
 
 
 INTERPRETED = not isinstance(_forward_kernel, triton.runtime.jit.JITFunction)
@@ -211,23 +166,33 @@ INTERPRETED = not isinstance(_forward_kernel, triton.runtime.jit.JITFunction)
 
 @dataclass(frozen=True)
 class TileConfig:
-    """Tile sizes (powers of two, >= 16 for ``tl.dot``) and launch options shared by the three kernels."""
+    """Tiles and launch options of both kernels, and how the work is split.
+
+    ``block_*`` are powers of two >= 16 (``tl.dot``). ``column_splits``: forward programs per row
+    block, each sweeping one slice of the columns. ``chunk_rows``: rows of G per backward chunk;
+    ``None`` takes as many as :data:`GRAD_CHUNK_BYTES` holds.
+    """
 
     block_m: int
     block_n: int
     block_k: int
     num_warps: int = 4
     num_stages: int = 2
+    column_splits: int = 1
+    chunk_rows: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("block_m", "block_n", "block_k"):
             value = getattr(self, name)
             if value < 16 or value & (value - 1):
                 raise HybridReproError(f"TileConfig.{name} must be a power of two >= 16, got {value}")
+        if self.column_splits < 1 or (self.chunk_rows is not None and self.chunk_rows < 1):
+            raise HybridReproError(f"TileConfig.column_splits and chunk_rows must be >= 1, got "
+                                   f"{self.column_splits} and {self.chunk_rows}")
 
 
 def choose_tiles(n_rows: int, n_cols: int, dtype: torch.dtype, device: torch.device) -> TileConfig:
-    """Tiles for ``n_rows`` x ``n_cols`` logits: a fixed heuristic, no autotuning.
+    """Tiles for one ``n_rows`` x ``n_cols`` direction: a fixed heuristic, no autotuning.
 
     In the interpreter the smallest tiles keep every multi-tile path exercised on small test shapes;
     on a GPU see :func:`tiles_for`.
@@ -238,30 +203,43 @@ def choose_tiles(n_rows: int, n_cols: int, dtype: torch.dtype, device: torch.dev
 
 
 def tiles_for(n_rows: int, n_cols: int, dtype: torch.dtype, multiprocessors: int) -> TileConfig:
-    """GPU tiles: 128-row tiles for 16-bit inputs (64 for fp32, whose 'ieee' dots run on FMA units),
-    64-column tiles, each halved (down to 32) while the kernel gridded over it would have fewer
-    programs than multiprocessors, so small batches still spread over the chip.
+    """GPU tiles: 128 x 128 x 64 for 16-bit inputs (wgmma), 64 x 64 x 32 for fp32 (exact 'ieee' dots
+    on FMA units), 8 warps and 3 pipeline stages each (the spill-free choice on Triton 3.6 and 3.9: the
+    fp32 forward spills with 4 warps, or with 2 stages on 3.6), never shrunk.
 
-    8 warps for tiles of 64 x 64 or more, else 4: the choice without register spills for every
-    kernel on sm_90 (``python -m hybrid_repro.kernels.infonce_aot``) except the fp32 32 x 64
-    backward kernels (under 40 bytes). Speed is untuned: the benchmark is where these choices get
-    measured.
+    When the row blocks are fewer than the multiprocessors (B < 16896 for 16-bit tiles on 132 SMs)
+    the forward splits each row block's column sweep into ``multiprocessors // row_blocks`` slices
+    instead of shrinking the tiles: smaller tiles would lower the FLOPs per byte loaded and move the
+    matmul off 128-wide wgmma, while a split costs only a merge of ``splits x M`` partials. Rounding
+    down keeps the grid within one wave. The backward grid has one program per tile of G, so it fills
+    the chip at any size. Each choice compiles without spills on sm_90
+    (``python -m hybrid_repro.kernels.infonce_aot``); speed is measured by ``bench-kernel``.
     """
-
-    def fit(block: int, extent: int) -> int:
-        while block > 32 and triton.cdiv(extent, block) < multiprocessors:
-            block //= 2
-        return block
-
-    fp32 = dtype == torch.float32
-    block_m, block_n = fit(64 if fp32 else 128, n_rows), fit(64, n_cols)
-    return TileConfig(block_m, block_n, 32 if fp32 else 64, num_warps=8 if block_m * block_n >= 64 * 64 else 4,
-                      num_stages=2 if fp32 else 3)
+    sixteen_bit = dtype != torch.float32
+    block = 128 if sixteen_bit else 64
+    row_blocks, col_tiles = triton.cdiv(n_rows, block), triton.cdiv(n_cols, block)
+    splits = max(1, min(multiprocessors // row_blocks, col_tiles))
+    return TileConfig(block, block, 64 if sixteen_bit else 32, num_warps=8, num_stages=3, column_splits=splits)
 
 
 def dot_precision(dtype: torch.dtype) -> str:
     """fp32 inputs use exact fp32 products ('ieee'): tf32 would lose ~3 decimal digits of the logits."""
     return "ieee" if dtype == torch.float32 else "tf32"
+
+
+def chunk_rows_for(n_rows: int, n_cols: int, element_size: int, tiles: TileConfig) -> int:
+    """Rows of G per backward chunk: ``tiles.chunk_rows``, else whole row blocks within GRAD_CHUNK_BYTES."""
+    if tiles.chunk_rows is not None:
+        return min(tiles.chunk_rows, n_rows)
+    per_row = n_cols * element_size
+    return min(n_rows, max(tiles.block_m, GRAD_CHUNK_BYTES // per_row // tiles.block_m * tiles.block_m))
+
+
+def split_columns(n_cols: int, tiles: TileConfig) -> tuple[int, int]:
+    """(slices, columns per slice) of the forward: whole column tiles, no empty slice."""
+    col_tiles = triton.cdiv(n_cols, tiles.block_n)
+    cols_per_split = triton.cdiv(col_tiles, min(tiles.column_splits, col_tiles)) * tiles.block_n
+    return triton.cdiv(n_cols, cols_per_split), cols_per_split
 
 
 @dataclass
@@ -284,39 +262,76 @@ class Direction:
         b = self.group_b or (dummy, dummy)
         return [a[0], a[1], b[0], b[1]]
 
-    def _shape_args(self) -> list[int]:
-        return [self.rows.shape[0], self.cols.shape[0], self.rows.shape[1], self.rows.stride(0), self.cols.stride(0)]
-
-    def _flags(self, kernel: str, tiles: TileConfig) -> dict:
-        block_m, block_n = kernel_blocks(kernel, tiles)
-        return dict(HAS_A=self.group_a is not None, HAS_B=self.group_b is not None, BLOCK_M=block_m,
-                    BLOCK_N=block_n, BLOCK_K=tiles.block_k, DOT_PRECISION=dot_precision(self.rows.dtype),
+    def _flags(self, tiles: TileConfig) -> dict:
+        return dict(HAS_A=self.group_a is not None, HAS_B=self.group_b is not None, BLOCK_M=tiles.block_m,
+                    BLOCK_N=tiles.block_n, BLOCK_K=tiles.block_k, DOT_PRECISION=dot_precision(self.rows.dtype),
                     num_warps=tiles.num_warps, num_stages=tiles.num_stages)
 
+    def tiles(self, override: TileConfig | None) -> TileConfig:
+        return override or choose_tiles(self.rows.shape[0], self.cols.shape[0], self.rows.dtype, self.rows.device)
 
-def kernel_blocks(kernel: str, tiles: TileConfig) -> tuple[int, int]:
-    """(BLOCK_M, BLOCK_N) each kernel is launched with.
 
-    The forward kernel takes the tiles as given. A backward kernel owns ``own`` gradient rows
-    (``own x d`` fp32) and sweeps the other side in tiles of ``sweep``: per swept tile it does
-    ``4 * own * sweep * d`` FLOPs (logit recompute and gradient matmul) and reads and writes its
-    accumulator once (``8 * own * d`` bytes), ``sweep / 2`` FLOP per byte. So both backward kernels
-    own the smaller side and sweep the larger: for bf16 128 x 64 tiles, 64 FLOP/B instead of 32.
+@dataclass
+class Launch:
+    """One kernel launch: the kernel, its grid, arguments and compile options (constexprs included).
+
+    The launchers below build these and call them; the sm_90 compile report builds the same ones with
+    meta tensors, so it compiles exactly what a launch at that shape would (``infonce_aot``).
     """
-    own, sweep = min(tiles.block_m, tiles.block_n), max(tiles.block_m, tiles.block_n)
-    return {"_forward_kernel": (tiles.block_m, tiles.block_n), "_backward_rows_kernel": (own, sweep),
-            "_backward_cols_kernel": (sweep, own)}[kernel]
+
+    kernel: object
+    grid: tuple[int, ...]
+    args: list
+    options: dict
+
+    def __call__(self) -> None:
+        self.kernel[self.grid](*self.args, **self.options)
+
+
+def forward_launch(direction: Direction, scale: Tensor, tiles: TileConfig, lse_parts: Tensor,
+                   pos_parts: Tensor) -> Launch:
+    """The forward kernel over every row block and column slice, writing (slices, M) partials."""
+    n_rows, n_cols, dim = direction.rows.shape[0], direction.cols.shape[0], direction.rows.shape[1]
+    splits, cols_per_split = split_columns(n_cols, tiles)
+    args = [direction.rows, direction.cols, direction.targets, *direction._group_args(), scale, lse_parts,
+            pos_parts, n_rows, n_cols, dim, direction.rows.stride(0), direction.cols.stride(0), cols_per_split]
+    return Launch(_forward_kernel, (triton.cdiv(n_rows, tiles.block_m), splits), args, direction._flags(tiles))
+
+
+def grad_logits_launch(direction: Direction, scale: Tensor, lse: Tensor, tiles: TileConfig, g: Tensor,
+                       dscale_parts: Tensor, start: int, stop: int) -> Launch:
+    """The G kernel over every tile of rows ``start .. stop`` (G's rows 0 .. stop - start)."""
+    rows, cols = direction.rows, direction.cols
+    n_cols = cols.shape[0]
+    args = [rows, cols, direction.targets, *direction._group_args(), scale, lse, g, dscale_parts, start, stop,
+            n_cols, rows.shape[1], rows.stride(0), cols.stride(0), g.stride(0), dscale_parts.stride(0)]
+    grid = (triton.cdiv(stop - start, tiles.block_m), triton.cdiv(n_cols, tiles.block_n))
+    return Launch(_grad_logits_kernel, grid, args, direction._flags(tiles))
 
 
 def forward_direction(direction: Direction, scale: Tensor, tiles: TileConfig) -> tuple[Tensor, Tensor]:
     """Per-row log-sum-exp over the allowed logits and the target's raw dot product, both fp32 (M,)."""
-    n_rows = direction.rows.shape[0]
-    lse = torch.empty(n_rows, dtype=torch.float32, device=direction.rows.device)
-    target_dot = torch.empty_like(lse)
-    grid = (triton.cdiv(n_rows, tiles.block_m),)
-    _forward_kernel[grid](direction.rows, direction.cols, direction.targets, *direction._group_args(), scale,
-                          lse, target_dot, *direction._shape_args(), **direction._flags("_forward_kernel", tiles))
-    return lse, target_dot
+    splits, _ = split_columns(direction.cols.shape[0], tiles)
+    lse_parts = torch.empty(splits, direction.rows.shape[0], dtype=torch.float32, device=direction.rows.device)
+    pos_parts = torch.empty_like(lse_parts)
+    forward_launch(direction, scale, tiles, lse_parts, pos_parts)()
+    if splits == 1:
+        return lse_parts[0], pos_parts[0]
+    return torch.logsumexp(lse_parts, dim=0), pos_parts.sum(dim=0)
+
+
+def accumulate_product(acc: Tensor, a: Tensor, b: Tensor) -> None:
+    """``acc += a @ b`` with fp32 accumulation into the fp32 ``acc``.
+
+    16-bit operands on CUDA go through cuBLAS's 16-bit-in / fp32-out GEMM (``out_dtype``); elsewhere
+    (the interpreter's CPU tensors) they are upcast first, which gives the same exact products.
+    """
+    if a.dtype == acc.dtype:
+        acc.addmm_(a, b)
+    elif acc.is_cuda:
+        acc.add_(torch.mm(a, b, out_dtype=acc.dtype))
+    else:
+        acc.addmm_(a.to(acc.dtype), b.to(acc.dtype))
 
 
 def backward_direction(direction: Direction, scale: Tensor, lse: Tensor, d_rows: Tensor, d_cols: Tensor,
@@ -326,13 +341,19 @@ def backward_direction(direction: Direction, scale: Tensor, lse: Tensor, d_rows:
 
     Returns each row's d(row loss)/d(scale), fp32 (M,), for a deterministic sum by the caller.
     """
-    n_rows, n_cols = direction.rows.shape[0], direction.cols.shape[0]
-    dscale_rows = torch.empty(n_rows, dtype=torch.float32, device=direction.rows.device)
-    common = [direction.rows, direction.cols, direction.targets, *direction._group_args(), scale, lse]
-    rows_flags = direction._flags("_backward_rows_kernel", tiles)
-    cols_flags = direction._flags("_backward_cols_kernel", tiles)
-    _backward_rows_kernel[(triton.cdiv(n_rows, rows_flags["BLOCK_M"]),)](
-        *common, d_rows, dscale_rows, *direction._shape_args(), d_rows.stride(0), **rows_flags)
-    _backward_cols_kernel[(triton.cdiv(n_cols, cols_flags["BLOCK_N"]),)](
-        *common, d_cols, *direction._shape_args(), d_cols.stride(0), **cols_flags)
+    rows, cols = direction.rows, direction.cols
+    n_rows, n_cols = rows.shape[0], cols.shape[0]
+    chunk = chunk_rows_for(n_rows, n_cols, rows.element_size(), tiles)
+    col_tiles = triton.cdiv(n_cols, tiles.block_n)
+    # G in the input dtype: cuBLAS takes 16-bit operands as they are, and fp32 stays exact.
+    grads = torch.empty(chunk, n_cols, dtype=rows.dtype, device=rows.device)
+    dscale_parts = torch.empty(col_tiles, chunk, dtype=torch.float32, device=rows.device)
+    dscale_rows = torch.empty(n_rows, dtype=torch.float32, device=rows.device)
+    for start in range(0, n_rows, chunk):
+        stop = min(start + chunk, n_rows)
+        g = grads[: stop - start]
+        grad_logits_launch(direction, scale, lse, tiles, g, dscale_parts, start, stop)()
+        accumulate_product(d_rows[start:stop], g, cols)
+        accumulate_product(d_cols, g.T, rows[start:stop])
+        dscale_rows[start:stop] = dscale_parts[:, : stop - start].sum(dim=0)
     return dscale_rows
