@@ -4,18 +4,27 @@ Every cell is one (dtype, mode, B = N, d, provider): the unmasked loss over ``B`
 and ``N = B`` unit-norm passages, ``labels = arange(B)``, scale 20, mean reduction, one-directional
 unless ``symmetric``. Providers:
 
-* ``triton``: the fused kernel (:func:`hybrid_repro.kernels.infonce_function.info_nce_triton`).
-* ``torch``: the eager reference (fp32 logits, ``B x N`` materialised).
-* ``torch-compile``: ``torch.compile`` of the reference.
-* ``torch-chunked``: the reference's formula over row chunks, each chunk's logits recomputed in the
-  backward pass (activation checkpointing): the usual memory-saving PyTorch baseline.
-* ``inf-cl`` / ``memeff``: third-party fused losses, when importable on CUDA (``inf-cl`` is
-  one-directional and needs ``d`` divisible by 128; ``memeff``'s CLIP loss is symmetric).
+* ``triton``: the fused kernel (:func:`hybrid_repro.kernels.infonce_function.info_nce_triton`), in the
+  cell's dtype.
+* ``torch-bf16``: the loss as mixed-precision training code writes it: the logit matmul in bf16 (no
+  upcast), softmax and cross-entropy in fp32, ``B x N`` logits materialised. bf16 cells only.
+* ``torch-compile-bf16``: ``torch.compile`` of the same.
+* ``torch-fp32``, ``torch-compile-fp32``: the reference (inputs upcast to fp32, fp32 GEMMs), eager and
+  compiled. In a 16-bit cell these run slower matmuls than the cell's dtype offers.
+* ``torch-chunked-fp32``: the reference's formula over row chunks, each chunk's logits recomputed in
+  the backward pass (activation checkpointing), upcast like ``torch-fp32``: the usual memory-saving
+  PyTorch baseline.
+* ``inf-cl`` / ``memeff``: third-party fused losses, when importable on CUDA (their wheels are carried
+  to the GPU by ``benchmarks/gpu_check.sh``). ``inf-cl`` is one-directional, needs ``d`` divisible by
+  128 and computes in fp32 whatever the input; ``memeff``'s CLIP loss is symmetric only, so it runs in
+  ``--symmetric`` cells.
 
 On CUDA each cell reports the median time and its 20-80 % spread (``triton.testing.do_bench``:
 CUDA events, warm-up, L2 flushed between repetitions), the peak memory allocated beyond the
-inputs, the effective TFLOP/s at 2*B*N*d (forward) or 8*B*N*d (forward+backward) FLOPs, and that
-rate as a share of a bf16 matmul timed in the same run. Out-of-memory is recorded as "OOM".
+inputs, the effective TFLOP/s at 2*B*N*d (forward) or 8*B*N*d (forward+backward) FLOPs per direction
+(twice that when symmetric), and that rate as a share of a matmul in the cell's own dtype timed in the
+same run (fp32 without TF32). Out-of-memory is recorded as "OOM". Each cell's row is printed as it
+finishes, so a run stopped midway has still reported the cells it timed.
 Without CUDA the PyTorch providers are timed on the CPU with a wall clock at small sizes, memory
 is not measured, and the Triton kernel is only checked for correctness through the interpreter.
 
@@ -25,6 +34,7 @@ Outputs in ``out_dir``: ``results.json`` (environment, configuration, every cell
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import json
@@ -48,7 +58,9 @@ from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_dir, write_json
 from hybrid_repro.kernels.infonce_reference import info_nce_reference
 
-PROVIDERS = ("triton", "torch", "torch-compile", "torch-chunked", "inf-cl", "memeff")
+PROVIDERS = ("triton", "torch-bf16", "torch-compile-bf16", "torch-fp32", "torch-compile-fp32", "torch-chunked-fp32",
+             "inf-cl", "memeff")
+BF16_ONLY = ("torch-bf16", "torch-compile-bf16")
 MODES = ("fwd", "fwd+bwd")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 SCALE = 20.0
@@ -139,6 +151,15 @@ def _chunk_cross_entropy_sum(rows: Tensor, cols: Tensor, targets: Tensor, scale:
     return F.cross_entropy(scale * (rows.float() @ cols.float().T), targets, reduction="sum")
 
 
+def same_dtype_info_nce(q: Tensor, p: Tensor, labels: Tensor, scale: float, *, symmetric: bool = False) -> Tensor:
+    """Unmasked mean InfoNCE as mixed-precision code writes it: matmul in the inputs' dtype, softmax in fp32."""
+    loss = F.cross_entropy(scale * (q @ p.T).float(), labels)
+    if symmetric:
+        reverse = F.cross_entropy(scale * (p[labels] @ q.T).float(), torch.arange(q.shape[0], device=q.device))
+        loss = 0.5 * (loss + reverse)
+    return loss
+
+
 @dataclass
 class Provider:
     """A loss callable ``(q, p, labels) -> loss``, or the reason it cannot run here."""
@@ -147,6 +168,7 @@ class Provider:
     loss: Callable[[Tensor, Tensor, Tensor], Tensor] | None
     unavailable: str | None = None
     needs_dim_multiple: int = 1
+    only_dtype: str | None = None
 
 
 def _third_party(module: str, on_gpu: bool) -> tuple[object | None, str | None]:
@@ -174,13 +196,16 @@ def build_providers(names: tuple[str, ...], device: torch.device, symmetric: boo
                 providers.append(Provider(name, lambda q, p, l: info_nce_triton(q, p, l, SCALE, symmetric=symmetric, positives_as_negatives=True)))
             else:
                 providers.append(Provider(name, None, "no CUDA: checked through the interpreter only"))
-        elif name == "torch":
-            providers.append(Provider(name, lambda q, p, l: info_nce_reference(q, p, l, SCALE, symmetric=symmetric, positives_as_negatives=True)))
-        elif name == "torch-compile":
-            compiled = torch.compile(info_nce_reference)
-            providers.append(Provider(name, lambda q, p, l: compiled(q, p, l, SCALE, symmetric=symmetric, positives_as_negatives=True)))
-        elif name == "torch-chunked":
-            providers.append(Provider(name, lambda q, p, l: chunked_info_nce(q, p, l, SCALE, symmetric=symmetric)))
+        elif name in ("torch-bf16", "torch-compile-bf16"):
+            loss = same_dtype_info_nce if name == "torch-bf16" else torch.compile(same_dtype_info_nce)
+            providers.append(Provider(name, functools.partial(loss, scale=SCALE, symmetric=symmetric),
+                                      only_dtype="bf16"))
+        elif name in ("torch-fp32", "torch-compile-fp32"):
+            loss = info_nce_reference if name == "torch-fp32" else torch.compile(info_nce_reference)
+            providers.append(Provider(name, functools.partial(loss, scale=SCALE, symmetric=symmetric,
+                                                              positives_as_negatives=True)))
+        elif name == "torch-chunked-fp32":
+            providers.append(Provider(name, functools.partial(chunked_info_nce, scale=SCALE, symmetric=symmetric)))
         elif name == "inf-cl":
             module, reason = _third_party("inf_cl", on_gpu)
             reason = reason or ("one-directional only" if symmetric else None)
@@ -254,11 +279,12 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
 
 
-def matmul_peak_tflops(device: torch.device, warmup_ms: int, rep_ms: int) -> float:
-    """bf16 matmul rate of this GPU, measured now: the ceiling the kernel's matmuls could reach."""
+def matmul_peak_tflops(device: torch.device, dtype: str, warmup_ms: int, rep_ms: int) -> float:
+    """Matmul rate of this GPU in ``dtype``, measured now (fp32 as PyTorch runs it by default, without
+    TF32): the ceiling the kernel's matmuls in that dtype could reach."""
     size = 8192
-    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    a = torch.randn(size, size, device=device, dtype=DTYPES[dtype])
+    b = torch.randn(size, size, device=device, dtype=DTYPES[dtype])
     _, median_ms, _ = _time_gpu(lambda: a @ b, warmup_ms, rep_ms, [])
     return 2 * size**3 / (median_ms * 1e-3) / 1e12
 
@@ -278,12 +304,16 @@ class Cell:
     tflops: float | None = None
     pct_of_matmul_peak: float | None = None
     loss: float | None = None
+    symmetric: bool = False
 
 
 def _run_cell(cell: Cell, provider: Provider, device: torch.device, config: BenchConfig,
               peak_tflops: float | None) -> Cell:
     if provider.loss is None:
         cell.status = f"n/a: {provider.unavailable}"
+        return cell
+    if provider.only_dtype not in (None, cell.dtype):
+        cell.status = f"n/a: {provider.only_dtype} cells only"
         return cell
     if cell.dim % provider.needs_dim_multiple:
         cell.status = f"n/a: d must be a multiple of {provider.needs_dim_multiple}"
@@ -318,7 +348,7 @@ def _run_cell(cell: Cell, provider: Provider, device: torch.device, config: Benc
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    flops = FLOPS_PER_BND[cell.mode] * cell.size * cell.size * cell.dim
+    flops = FLOPS_PER_BND[cell.mode] * cell.size * cell.size * cell.dim * (2 if cell.symmetric else 1)
     cell.tflops = flops / (cell.median_ms * 1e-3) / 1e12
     if peak_tflops:
         cell.pct_of_matmul_peak = 100 * cell.tflops / peak_tflops
@@ -329,7 +359,11 @@ def interpreter_check() -> dict:
     """Fused kernel vs float64 reference on a tiny masked, symmetric case, in a Triton-interpreter subprocess."""
     env = dict(os.environ, TRITON_INTERPRET="1")
     code = "import json; from hybrid_repro.bench_kernel import _interpreter_errors; print(json.dumps(_interpreter_errors()))"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    # -P as in the parent: where it keeps the working directory off sys.path, a checkout's hybrid_repro/ (which
+    # lacks kernels/) must not shadow the installed package in the child either.
+    safe_path = ["-P"] if getattr(sys.flags, "safe_path", False) else []
+    done = subprocess.run([sys.executable, *safe_path, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=600)
     if done.returncode != 0:
         return {"status": "error", "detail": done.stderr.strip().splitlines()[-1:] or ["no output"]}
     return {"status": "ok", **json.loads(done.stdout.strip().splitlines()[-1])}
@@ -371,20 +405,24 @@ def gpu_identity(device: torch.device) -> dict:
 
 def format_table(cells: list[Cell]) -> str:
     """Fixed-width table: one line per cell."""
-    header = (f"{'dtype':5} {'mode':7} {'B=N':>6} {'d':>5} {'provider':14} {'median ms':>10} {'p20-p80 ms':>17} "
-              f"{'peak MiB':>9} {'TFLOP/s':>8} {'%peak':>6}  status")
-    lines = [header, "-" * len(header)]
+    return "\n".join([TABLE_HEADER, "-" * len(TABLE_HEADER)] + [format_row(c) for c in cells])
+
+
+TABLE_HEADER = (f"{'dtype':5} {'mode':7} {'B=N':>6} {'d':>5} {'sym':3} {'provider':18} {'median ms':>10} "
+                f"{'p20-p80 ms':>17} {'peak MiB':>9} {'TFLOP/s':>8} {'%peak':>6}  status")
+
+
+def format_row(c: Cell) -> str:
+    """One cell as a table row (%peak: of the matmul peak in the cell's dtype)."""
 
     def num(value, fmt):
         width = int(fmt.split(".")[0])
         return format(value, fmt) if value is not None else "-".rjust(width)
 
-    for c in cells:
-        spread = f"{c.p20_ms:.3f}-{c.p80_ms:.3f}" if c.p20_ms is not None else "-"
-        lines.append(f"{c.dtype:5} {c.mode:7} {c.size:>6} {c.dim:>5} {c.provider:14} {num(c.median_ms, '10.3f')} "
-                     f"{spread:>17} {num(c.peak_extra_mib, '9.1f')} {num(c.tflops, '8.2f')} "
-                     f"{num(c.pct_of_matmul_peak, '6.1f')}  {c.status}")
-    return "\n".join(lines)
+    spread = f"{c.p20_ms:.3f}-{c.p80_ms:.3f}" if c.p20_ms is not None else "-"
+    return (f"{c.dtype:5} {c.mode:7} {c.size:>6} {c.dim:>5} {'yes' if c.symmetric else 'no':3} {c.provider:18} "
+            f"{num(c.median_ms, '10.3f')} {spread:>17} {num(c.peak_extra_mib, '9.1f')} {num(c.tflops, '8.2f')} "
+            f"{num(c.pct_of_matmul_peak, '6.1f')}  {c.status}")
 
 
 def plot(cells: list[Cell], path: Path, title: str) -> None:
@@ -414,8 +452,9 @@ def plot(cells: list[Cell], path: Path, title: str) -> None:
 
 
 def run_bench_kernel(out_dir: Path, config: BenchConfig | None = None, device: torch.device | None = None,
-                     echo: Callable[[str], None] = print) -> dict:
-    """Run the sweep, write results.json / results.txt / kernel_bench.png into ``out_dir``, return the JSON."""
+                     echo: Callable[[str], None] = print, plot_results: bool = True) -> dict:
+    """Run the sweep, write results.json / results.txt (and kernel_bench.png unless ``plot_results`` is
+    off, for environments without matplotlib) into ``out_dir``, return the JSON."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     on_gpu = device.type == "cuda"
     config = config or default_config(on_gpu)
@@ -423,29 +462,35 @@ def run_bench_kernel(out_dir: Path, config: BenchConfig | None = None, device: t
             "NO GPU TIMING WAS TAKEN: no CUDA device; PyTorch providers timed on the CPU with a wall clock, "
             "memory not measured, the Triton kernel checked for correctness in the interpreter only")
     echo(note)
-    peak = matmul_peak_tflops(device, config.warmup_ms, config.rep_ms) if on_gpu else None
+    peaks = {dtype: matmul_peak_tflops(device, dtype, config.warmup_ms, config.rep_ms) for dtype in config.dtypes
+             } if on_gpu else {}
     providers = build_providers(config.providers, device, config.symmetric)
     grid = [(dtype, mode, size, dim, provider) for dtype in config.dtypes for mode in config.modes
             for size in config.sizes for dim in config.dims for provider in providers]
-    cells = [_run_cell(Cell(dtype, mode, size, dim, provider.name), provider, device, config, peak)
-             for dtype, mode, size, dim, provider in tqdm(grid, desc="bench-kernel", unit="cell")]
+    echo(TABLE_HEADER)
+    cells = []
+    for dtype, mode, size, dim, provider in tqdm(grid, desc="bench-kernel", unit="cell"):
+        cell = _run_cell(Cell(dtype, mode, size, dim, provider.name, symmetric=config.symmetric), provider, device,
+                         config, peaks.get(dtype))
+        tqdm.write(format_row(cell))
+        cells.append(cell)
     result = {
         "note": note,
         "gpu_timing": on_gpu,
         "environment": environment_summary(),
         "gpu": gpu_identity(device),
         "config": {**asdict(config), "scale": SCALE, "flops_per_bnd": FLOPS_PER_BND},
-        "matmul_peak_bf16_tflops": peak,
+        "matmul_peak_tflops": peaks,
         "interpreter_check": None if on_gpu else interpreter_check(),
         "cells": [asdict(cell) for cell in cells],
     }
     table = format_table(cells)
-    echo(table)
     if result["interpreter_check"] is not None:
         echo(f"interpreter check: {json.dumps(result['interpreter_check'])}")
     with atomic_output_dir(out_dir) as tmp:
         write_json(tmp / "results.json", result)
         (tmp / "results.txt").write_text(note + "\n" + table + "\n", encoding="utf-8")
-        title = f"InfoNCE, {result['environment']['device']}" + ("" if on_gpu else " - CPU wall clock, no GPU timing")
-        plot(cells, tmp / "kernel_bench.png", title)
+        if plot_results:
+            title = f"InfoNCE, {result['environment']['device']}" + ("" if on_gpu else " - CPU wall clock, no GPU timing")
+            plot(cells, tmp / "kernel_bench.png", title)
     return result

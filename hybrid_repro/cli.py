@@ -352,12 +352,15 @@ def score(run_file: Path, data_dir: Path, setting: str, target: str | None, out:
 @click.option("--dims", help="Comma-separated embedding dims [GPU: 384,768,1024; CPU: 64].")
 @click.option("--dtypes", help="Comma-separated among bf16, fp16, fp32 [GPU: bf16,fp32; CPU: fp32,bf16].")
 @click.option("--modes", help="Comma-separated among fwd, fwd+bwd [both].")
-@click.option("--providers", help="Comma-separated among triton, torch, torch-compile, torch-chunked, inf-cl, memeff.")
+@click.option("--providers", help="Comma-separated among triton, torch-bf16, torch-compile-bf16, torch-fp32, "
+              "torch-compile-fp32, torch-chunked-fp32, inf-cl, memeff [all].")
 @click.option("--symmetric", is_flag=True, help="Benchmark the symmetric loss (memeff's CLIP loss joins).")
 @click.option("--warmup-ms", type=int, default=25, show_default=True, help="Warm-up per cell.")
 @click.option("--rep-ms", type=int, default=100, show_default=True, help="Timed repetitions per cell.")
+@click.option("--no-plot", is_flag=True, help="Skip kernel_bench.png (where matplotlib is not installed).")
 @friendly_errors
-def bench_kernel(out_dir: Path, warmup_ms: int, rep_ms: int, symmetric: bool, **lists: str | None) -> None:
+def bench_kernel(out_dir: Path, warmup_ms: int, rep_ms: int, symmetric: bool, no_plot: bool,
+                 **lists: str | None) -> None:
     """Time and memory of the fused Triton InfoNCE against PyTorch and third-party losses."""
     import torch
 
@@ -365,7 +368,7 @@ def bench_kernel(out_dir: Path, warmup_ms: int, rep_ms: int, symmetric: bool, **
 
     config = config_from_options(torch.cuda.is_available(), symmetric=symmetric, warmup_ms=warmup_ms, rep_ms=rep_ms,
                                  **lists)
-    run_bench_kernel(out_dir, config, echo=click.echo)
+    run_bench_kernel(out_dir, config, echo=click.echo, plot_results=not no_plot)
 
 
 @cli.command()

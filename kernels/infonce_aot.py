@@ -175,11 +175,14 @@ def goal_reports(dtypes=(torch.bfloat16, torch.float32), sizes=GOAL_SIZES,
 
 
 def main() -> None:
-    print(f"# B = N in {GOAL_SIZES}, d = {GOAL_DIM}, {MULTIPROCESSORS} multiprocessors; one line per launch "
-          "(the G kernel once per backward chunk)")
+    print(f"# B = N in {GOAL_SIZES}, d = {GOAL_DIM}, {MULTIPROCESSORS} multiprocessors; one line per distinct "
+          "launch, 'x N' when it repeats (the G kernel runs once per backward chunk); ints: the first launch's")
+    groups: dict[tuple[int, str], list[CompileReport]] = {}
     for size, report in goal_reports():
-        print(f"B=N={size:<6} {report.line()}", flush=True)
-        print(f"{'':13}ints: {report.specialisation}", flush=True)
+        groups.setdefault((size, report.line()), []).append(report)
+    for (size, line), reports in groups.items():
+        print(f"B=N={size:<6} {line}  x {len(reports)}", flush=True)
+        print(f"{'':13}ints: {reports[0].specialisation}", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,22 +23,31 @@ def _bench(tmp_path, *options):
 
 @cpu_only
 def test_cli_sweep_writes_table_json_and_plot(tmp_path):
-    result, out = _bench(tmp_path, "--dtypes", "fp32", "--providers", "torch,torch-chunked,triton,inf-cl")
+    result, out = _bench(tmp_path, "--dtypes", "fp32,bf16", "--providers",
+                         "torch-fp32,torch-chunked-fp32,torch-bf16,triton,inf-cl")
     assert result.exit_code == 0, result.output
     assert "NO GPU TIMING WAS TAKEN" in result.output
     data = json.loads((out / "results.json").read_text())
-    assert data["gpu_timing"] is False and data["matmul_peak_bf16_tflops"] is None
+    assert data["gpu_timing"] is False and data["matmul_peak_tflops"] == {}
     assert data["environment"]["git_revision"]
     cells = data["cells"]
-    assert len(cells) == 2 * 2 * 4  # sizes x modes x providers
-    timed = [c for c in cells if c["provider"] in ("torch", "torch-chunked")]
-    assert all(c["status"] == "ok" and 0 < c["p20_ms"] <= c["median_ms"] <= c["p80_ms"] for c in timed)
+    assert len(cells) == 2 * 2 * 2 * 5  # dtypes x sizes x modes x providers
+    timed = [c for c in cells if c["status"] == "ok"]
+    assert {(c["provider"], c["dtype"]) for c in timed} == {
+        ("torch-fp32", "fp32"), ("torch-chunked-fp32", "fp32"), ("torch-fp32", "bf16"), ("torch-chunked-fp32", "bf16"),
+        ("torch-bf16", "bf16")}
+    assert all(0 < c["p20_ms"] <= c["median_ms"] <= c["p80_ms"] for c in timed)
     assert all(c["tflops"] > 0 and c["peak_extra_mib"] is None for c in timed)
     for size in (16, 40):
-        losses = {c["provider"]: c["loss"] for c in timed if c["size"] == size and c["mode"] == "fwd"}
-        assert losses["torch"] == pytest.approx(losses["torch-chunked"], rel=1e-5)
-    skipped = {c["provider"]: c["status"] for c in cells if c["provider"] in ("triton", "inf-cl")}
-    assert skipped == {"triton": "n/a: no CUDA: checked through the interpreter only", "inf-cl": "n/a: needs CUDA"}
+        losses = {c["provider"]: c["loss"] for c in timed if c["size"] == size and c["mode"] == "fwd"
+                  and c["dtype"] == "fp32"}
+        assert losses["torch-fp32"] == pytest.approx(losses["torch-chunked-fp32"], rel=1e-5)
+    skipped = {(c["provider"], c["dtype"]): c["status"] for c in cells if c["status"] != "ok"}
+    assert skipped[("triton", "fp32")] == "n/a: no CUDA: checked through the interpreter only"
+    assert skipped[("inf-cl", "fp32")] == "n/a: needs CUDA"
+    assert skipped[("torch-bf16", "fp32")] == "n/a: bf16 cells only"
+    for line in ("torch-chunked-fp32", "n/a: bf16 cells only"):  # each row printed as its cell finished
+        assert line in result.output
     check = data["interpreter_check"]
     assert check["status"] == "ok" and max(check["relative_error"].values()) < 1e-5
     assert (out / "kernel_bench.png").stat().st_size > 1000
@@ -48,37 +57,45 @@ def test_cli_sweep_writes_table_json_and_plot(tmp_path):
 @cpu_only
 @pytest.mark.slow
 def test_cli_torch_compile_provider_bf16_symmetric(tmp_path):
-    result, out = _bench(tmp_path, "--dtypes", "bf16", "--modes", "fwd+bwd", "--symmetric",
-                         "--providers", "torch,torch-compile,memeff")
+    result, out = _bench(tmp_path, "--dtypes", "bf16", "--modes", "fwd+bwd", "--symmetric", "--no-plot",
+                         "--providers", "torch-bf16,torch-compile-bf16,torch-fp32,memeff")
     assert result.exit_code == 0, result.output
     cells = {(c["provider"], c["size"]): c for c in json.loads((out / "results.json").read_text())["cells"]}
     for size in (16, 40):
-        assert cells[("torch-compile", size)]["status"] == "ok"
-        assert cells[("torch-compile", size)]["loss"] == pytest.approx(cells[("torch", size)]["loss"], rel=1e-5)
+        compiled, eager = cells[("torch-compile-bf16", size)], cells[("torch-bf16", size)]
+        assert compiled["status"] == "ok" and compiled["symmetric"]
+        assert compiled["loss"] == pytest.approx(eager["loss"], rel=1e-5)
+        # bf16 logits against the fp32 upcast: the same loss to bf16 precision, not to fp32's.
+        assert eager["loss"] == pytest.approx(cells[("torch-fp32", size)]["loss"], rel=2e-2)
         assert cells[("memeff", size)]["status"] == "n/a: needs CUDA"
+    # Symmetric cells count both directions: 16 B N d FLOPs forward+backward.
+    cell = cells[("torch-bf16", 40)]
+    assert cell["tflops"] == pytest.approx(16 * 40 * 40 * 8 / (cell["median_ms"] * 1e-3) / 1e12)
+    assert not (out / "kernel_bench.png").exists()
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_sweep_times_and_measures_memory(tmp_path):
     result, out = _bench(tmp_path, "--sizes", "512,2048", "--dims", "128", "--dtypes", "bf16",
-                         "--providers", "triton,torch,torch-chunked")
+                         "--providers", "triton,torch-bf16,torch-chunked-fp32")
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
-    assert data["gpu_timing"] is True and data["matmul_peak_bf16_tflops"] > 10
+    assert data["gpu_timing"] is True and data["matmul_peak_tflops"]["bf16"] > 10
     assert data["gpu"]["name"] and data["interpreter_check"] is None
     for cell in data["cells"]:
         assert cell["status"] == "ok", cell
         assert cell["peak_extra_mib"] >= 0 and cell["pct_of_matmul_peak"] > 0
     by_key = {(c["provider"], c["mode"], c["size"]): c for c in data["cells"]}
     for (provider, mode, size), cell in by_key.items():
-        assert cell["loss"] == pytest.approx(by_key[("torch", mode, size)]["loss"], rel=1e-3)
-    # The fused kernel keeps O((B + N) d) memory; the eager reference holds B x N fp32 logits.
-    assert by_key[("triton", "fwd+bwd", 2048)]["peak_extra_mib"] < by_key[("torch", "fwd+bwd", 2048)]["peak_extra_mib"]
+        assert cell["loss"] == pytest.approx(by_key[("torch-bf16", mode, size)]["loss"], rel=1e-2)
+    # The fused kernel keeps O((B + N) d) memory; the eager loss holds B x N logits.
+    fused, eager = by_key[("triton", "fwd+bwd", 2048)], by_key[("torch-bf16", "fwd+bwd", 2048)]
+    assert fused["peak_extra_mib"] < eager["peak_extra_mib"]
 
 
 def test_cli_rejects_unknown_provider(tmp_path):
-    result, out = _bench(tmp_path, "--providers", "torch,cublas")
+    result, out = _bench(tmp_path, "--providers", "torch-fp32,cublas")
     assert result.exit_code == 2
     assert "unknown or missing provider ['cublas']" in result.output
     assert not out.exists()
@@ -112,8 +129,8 @@ def test_out_of_memory_is_recorded_not_raised():
 
 
 def test_config_from_options_overrides_only_what_is_given():
-    config = bench_kernel.config_from_options(False, sizes="8,16", providers="torch, triton")
-    assert config.sizes == (8, 16) and config.providers == ("torch", "triton")
+    config = bench_kernel.config_from_options(False, sizes="8,16", providers="torch-fp32, triton")
+    assert config.sizes == (8, 16) and config.providers == ("torch-fp32", "triton")
     assert config.dims == bench_kernel.default_config(False).dims
     assert bench_kernel.default_config(True).sizes == (1024, 4096, 16384, 65536)
     with pytest.raises(bench_kernel.HybridReproError, match="comma-separated integers"):
