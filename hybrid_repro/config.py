@@ -119,8 +119,10 @@ class DataConfig(Section):
 class SourceConfig(Section):
     """One of the paper's sources (``hybrid_repro.sources.specs.SPECS`` names them).
 
-    ``revision`` (hub sources) or ``sha256`` (sources at a URL) pins it and has no default: the
-    values could not be looked up where this package was written (docs/data.md). ``max_pairs`` keeps
+    ``revision`` (hub sources) or ``sha256`` (sources at a URL) pins it and has no default
+    (``hybrid-repro pin`` fills the hub ones), except for an archive no public checksum exists for
+    (EntityQuestions): there ``sha256: null`` records the digest at the first download and refuses
+    a later download that differs (docs/data.md). ``max_pairs`` keeps
     the first pairs in the source's order (None: all). ``negatives``: ``given`` keeps the source's
     own (Mr. TyDi, mMARCO), ``bm25`` or ``random`` mines one from the same dataset.
     """
@@ -154,9 +156,9 @@ class SourcesConfig(Section):
             pin, other = (source.sha256, source.revision) if spec.kind == "url" else (source.revision, source.sha256)
             pattern = SHA256 if spec.kind == "url" else COMMIT_HASH
             key = f"sources.datasets.{name}.{spec.pin_key}"
-            if pin is None:
+            if pin is None and not spec.pinned_on_first_download:
                 problems.append(f"{key} is required and has no default: set it to {spec.lookup_hint} (docs/data.md)")
-            elif not pattern.fullmatch(pin):
+            elif pin is not None and not pattern.fullmatch(pin):
                 digits = 64 if spec.kind == "url" else 40
                 problems.append(f"{key} {pin!r} must be {digits} lower-case hex digits (a branch or tag pins nothing)")
             if other is not None:

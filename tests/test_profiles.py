@@ -102,14 +102,22 @@ def test_mini_profile_runs_data_translate_and_a_training_step_on_fixture_sources
 
 
 @pytest.mark.parametrize("path", PAPER_PROFILES, ids=lambda p: p.stem)
-def test_paper_profile_refuses_to_run_without_real_pins_and_names_every_key(path):
+def test_paper_profile_refuses_to_run_until_pin_resolves_its_null_pins_and_names_each(path):
+    """The committed profiles pin every model and every source public sources agree on; the four sources read
+    from the hub's Parquet conversion stay null until `hybrid-repro pin` looks their commits up."""
     with pytest.raises(HybridReproError) as caught:
         load_params(path)
     message = str(caught.value)
     assert "translate: Value error" not in message  # one readable line per key, not pydantic's wording
-    assert "model_revision" in message and "needs both name and a pinned revision" in message
-    for name in read_params_mapping(path)["sources"]["datasets"]:
-        assert f"sources.datasets.{name}." in message and "is required and has no default" in message
+    assert "model_revision" not in message and "needs both name and a pinned revision" not in message
+    datasets = read_params_mapping(path)["sources"]["datasets"]
+    unresolved = {name for name, source in datasets.items() if source.get("revision", "") is None}
+    assert unresolved == {"mrtydi", "mfaq", "squadshifts", "yahoo-answers-qa"}
+    for name in datasets:
+        named = f"sources.datasets.{name}.revision is required and has no default" in message
+        assert named == (name in unresolved), name
+    assert "refs%2Fconvert%2Fparquet" in message and "hybrid-repro pin" in message
+    assert datasets["entityquestions"]["sha256"] is None  # recorded at the first download
 
 
 @pytest.mark.parametrize("path", PAPER_PROFILES, ids=lambda p: p.stem)

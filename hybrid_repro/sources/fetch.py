@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.download import DOWNLOAD_TIMEOUT_S, copy_hashing
+from hybrid_repro.io import atomic_output_file
 
 T = TypeVar("T")
 
@@ -35,10 +36,17 @@ def configure_hub_environment(cache_dir: Path, offline: bool) -> None:
     os.environ["HF_DATASETS_OFFLINE"] = switch
 
 
-def load_hub_split(repo: str, config: Optional[str], split: str, revision: str) -> Iterable[dict[str, Any]]:
-    """The rows of one split of a hub dataset at a pinned commit (the network boundary)."""
+def load_hub_split(repo: str, config: Optional[str], split: str, revision: str,
+                   parquet_export: bool = False) -> Iterable[dict[str, Any]]:
+    """The rows of one split of a hub dataset at a pinned commit (the network boundary).
+
+    ``parquet_export``: the revision is a commit of the hub's Parquet conversion, where each config
+    is a folder; the config is then a ``data_dir`` (asked for by name there, it would not be found).
+    """
     import datasets  # imported here: the caller has set the hub environment first
 
+    if parquet_export:
+        return datasets.load_dataset(repo, data_dir=config, split=split, revision=revision)
     return datasets.load_dataset(repo, config, split=split, revision=revision)
 
 
@@ -49,11 +57,18 @@ def download_hub_file(repo: str, filename: str, revision: str) -> Path:
     return Path(hf_hub_download(repo, filename, repo_type="dataset", revision=revision))
 
 
+# What transformers (and the CTranslate2 converter) load from a model repository: configs, tokenizer files
+# (sentencepiece models, vocabularies, merges) and safetensors weights. Other weight formats (PyTorch pickles,
+# TensorFlow, Flax, ONNX, each about as large as the safetensors, 1.9 GB for LaBSE) are left on the hub.
+MODEL_FILE_PATTERNS = ("*.json", "*.safetensors", "*.model", "*.txt")
+
+
 def download_model_snapshot(repo: str, revision: str) -> Path:
-    """Every file of a hub model repository at a pinned commit, into the hub cache (the network boundary)."""
+    """The files of a hub model repository that transformers loads, at a pinned commit, into the hub cache
+    (the network boundary)."""
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(repo, revision=revision))
+    return Path(snapshot_download(repo, revision=revision, allow_patterns=list(MODEL_FILE_PATTERNS)))
 
 
 def download_url(url: str, target: Path) -> str:
@@ -98,10 +113,11 @@ def _advice(page: str, revision_key: str) -> list[tuple[set[str], str]]:
 
 
 def explain_fetch_error(source: str, repo: str, revision_key: str, exc: BaseException,
-                        page: Optional[str] = None) -> Optional[HybridReproError]:
+                        page: Optional[str] = None, what: Optional[str] = None) -> Optional[HybridReproError]:
     """The user-facing error for ``exc`` raised while fetching ``source`` from ``repo`` (hub page ``page``,
-    a dataset's by default); None if it is none of the known failures."""
-    where, names = f"source {source!r} ({repo})", _names(exc)
+    a dataset's by default; ``what`` names the request, the source by default); None if it is none of the
+    known failures."""
+    where, names = what or f"source {source!r} ({repo})", _names(exc)
     for known, advice in _advice(page or hub_page(repo), revision_key):
         if names & known:
             return HybridReproError(f"{where}: {advice} ({type(exc).__name__}: {exc})")
@@ -139,16 +155,25 @@ def guarded_iter(source: str, repo: str, revision_key: str, items: Iterable[T]) 
             return
 
 
-def fetch_verified_url(source: str, url: str, expected_sha256: str, sha_key: str, target: Path) -> Path:
-    """Download ``url`` into ``target`` and check its sha256 against ``expected_sha256`` (param ``sha_key``).
+def fetch_verified_url(source: str, url: str, expected_sha256: Optional[str], sha_key: str, target: Path) -> str:
+    """Download ``url`` into ``target`` and check its sha256 against ``expected_sha256`` (param ``sha_key``);
+    return the digest.
 
+    With no expected digest (an archive no public checksum exists for) the first download's digest is
+    recorded beside ``target`` (``<target>.sha256``) and every later download is checked against it.
     A mismatch (an altered, truncated or different file) deletes the download and names both digests.
     """
+    record = target.with_name(target.name + ".sha256")
+    recorded = record.read_text(encoding="utf-8").strip() if expected_sha256 is None and record.is_file() else None
     digest = guarded(source, url, sha_key, lambda: download_url(url, target))
-    if digest != expected_sha256:
+    expected, origin = (expected_sha256, f"{sha_key} pins") if expected_sha256 else (recorded, f"{record} recorded")
+    if expected is None:
+        with atomic_output_file(record) as handle:
+            handle.write(digest + "\n")
+    elif digest != expected:
         target.unlink(missing_ok=True)
         raise HybridReproError(
-            f"source {source!r}: {url} has sha256 {digest}, but {sha_key} pins {expected_sha256}: the download is "
-            "truncated or the file changed upstream; re-run to download again, and if it persists check the "
-            "archive by hand and update the pin (docs/data.md)")
-    return target
+            f"source {source!r}: {url} has sha256 {digest}, but {origin} {expected}: the download is truncated or the "
+            f"file changed upstream; re-run to download again, and if it persists check the archive by hand and set "
+            f"{sha_key} (docs/data.md)")
+    return digest

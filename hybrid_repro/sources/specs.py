@@ -2,9 +2,10 @@
 
 A spec says where a source lives (a hub dataset read with ``datasets.load_dataset``, files of a hub
 dataset repository, or an archive at a canonical URL), which split and configs hold the pairs the
-paper used, and how one raw record becomes :class:`RawPair` s. The pinned commit hash (or the
-archive's sha256) is not here: it is a required parameter (``sources.<name>`` in params), because
-it could not be looked up where this package was written. ``docs/data.md`` is the data card.
+paper used, and how one raw record becomes :class:`RawPair` s. Repositories are named by their
+canonical ids (after the hub's renames). The pinned commit hash (or the archive's sha256) is not
+here: it is a parameter (``sources.datasets.<name>`` in params) that the profiles fill and
+``hybrid-repro pin`` resolves or verifies. ``docs/data.md`` is the data card.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ class SourceSpec:
     ``read_files``) or ``url`` (one archive at ``url``, checked against a sha256 param, read by
     ``read_files``). ``translate``: the English pairs are to be machine-translated into the training
     languages; otherwise ``languages`` are the only ones the source has.
+
+    ``parquet_export``: the repository's ``main`` holds only a loading script, which ``datasets`` 5
+    refuses to run; the source is read from the hub's Parquet conversion (the ``refs/convert/parquet``
+    branch, whose commit the revision pins), where each config is a folder: ``configs`` are then
+    passed as ``data_dir``. ``pinned_on_first_download``: no public checksum exists for the archive,
+    so a null sha256 records the first download's digest and refuses a later one that differs.
     """
 
     name: str
@@ -60,6 +67,8 @@ class SourceSpec:
     url: Optional[str] = None
     files: tuple[str, ...] = ()
     gives_negatives: bool = False
+    parquet_export: bool = False
+    pinned_on_first_download: bool = False
 
     @property
     def pin_key(self) -> str:
@@ -71,7 +80,9 @@ class SourceSpec:
         """Where a user finds the value of :attr:`pin_key`."""
         if self.kind == "url":
             return f"the sha256 of {self.url} (download it once and run sha256sum)"
-        return f"a full commit hash from https://huggingface.co/datasets/{self.repo}/commits/main"
+        branch = "refs%2Fconvert%2Fparquet" if self.parquet_export else "main"
+        return (f"a full commit hash from https://huggingface.co/datasets/{self.repo}/commits/{branch} "
+                "(or run `hybrid-repro pin`)")
 
 
 def passage_id(dataset: str, key: str) -> str:
@@ -137,26 +148,29 @@ def _mfaq(row: dict[str, Any], config: Optional[str]) -> Iterator[RawPair]:
 SPECS: dict[str, SourceSpec] = {spec.name: spec for spec in (
     SourceSpec("wikiqa", "hub", "microsoft/wiki_qa", "train", ("en",), True, 1_469,
                "Microsoft Research Data License Agreement (see the dataset card)", read_row=_wikiqa),
-    SourceSpec("duorc", "hub", "ibm/duorc", "train", ("en",), True, 33_298, "MIT",
+    SourceSpec("duorc", "hub", "ibm-research/duorc", "train", ("en",), True, 33_298, "MIT",
                configs=("SelfRC", "ParaphraseRC"), read_row=_duorc),
     SourceSpec("newsqa", "hub", "lucadiliello/newsqa", "train", ("en",), True, 59_496,
                "NewsQA terms (Microsoft; CNN stories for research use)", read_row=_context_qa),
     SourceSpec("natural-questions", "hub", "sentence-transformers/natural-questions", "train", ("en",), True,
                113_535, "CC BY-SA 3.0", read_row=_query_answer),
-    SourceSpec("yahoo-answers-qa", "hub", "community-datasets/yahoo_answers_qa", "train", ("en",), True,
-               135_557, "Yahoo! Webscope terms (research use; see the dataset card)", read_row=_yahoo),
+    SourceSpec("yahoo-answers-qa", "hub", "nfL6/yahoo_answers_qa", "train", ("en",), True,
+               135_557, "Yahoo! Webscope terms (research use; see the dataset card)", read_row=_yahoo,
+               configs=("yahoo_answers_qa",), parquet_export=True),
     SourceSpec("entityquestions", "url", "princeton-nlp/EntityQuestions", "train", ("en",), True, 176_975,
-               "MIT", url="https://nlp.cs.princeton.edu/projects/entity-questions/dataset.zip"),
+               "MIT", url="https://nlp.cs.princeton.edu/projects/entity-questions/dataset.zip",
+               pinned_on_first_download=True),
     SourceSpec("mrtydi", "hub", "castorini/mr-tydi", "train", ("en",), False, 3_547, "Apache-2.0",
-               configs=("english",), read_row=_mrtydi, gives_negatives=True),
+               configs=("english",), read_row=_mrtydi, gives_negatives=True, parquet_export=True),
     SourceSpec("mfaq", "hub", "clips/mfaq", "train", ("en",), False, 3_567_659, "CC0-1.0",
-               configs=("en",), read_row=_mfaq),
+               configs=("en",), read_row=_mfaq, parquet_export=True),
     SourceSpec("mmarco", "hub-files", "unicamp-dl/mmarco", "train", tuple(MMARCO_LANGUAGES), False, 39_780_811,
                "MS MARCO terms (non-commercial research use); mMARCO: Apache-2.0 code",
                files=("data/triples.train.ids.small.tsv",
                       *(f"data/google/queries/train/{name}_queries.train.tsv" for name in MMARCO_LANGUAGES.values()),
                       *(f"data/google/collections/{name}_collection.tsv" for name in MMARCO_LANGUAGES.values())),
                gives_negatives=True),
-    SourceSpec("squadshifts", "hub", "squadshifts", "validation", ("en",), False, None, "CC BY 4.0",
-               split="test", configs=("new_wiki", "nyt", "reddit", "amazon"), read_row=_context_qa),
+    SourceSpec("squadshifts", "hub", "ludwigschmidt/squadshifts", "validation", ("en",), False, None, "CC BY 4.0",
+               split="test", configs=("new_wiki", "nyt", "reddit", "amazon"), read_row=_context_qa,
+               parquet_export=True),
 )}

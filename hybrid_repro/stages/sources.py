@@ -37,7 +37,7 @@ def sources_of(params: Params) -> SourcesConfig:
 def _hub_pairs(spec: SourceSpec, settings: SourceConfig, key: str) -> Iterator[RawPair]:
     for config in spec.configs:
         rows = source_fetch.guarded(spec.name, spec.repo, key, lambda config=config: source_fetch.load_hub_split(
-            spec.repo, config, spec.split, settings.revision))
+            spec.repo, config, spec.split, settings.revision, spec.parquet_export))
         for row in rows:
             yield from spec.read_row(row, config)  # type: ignore[misc]
 
@@ -48,14 +48,21 @@ def _hub_file_pairs(spec: SourceSpec, settings: SourceConfig, key: str) -> Itera
     return read_mmarco(files, spec.languages, settings.max_pairs)
 
 
-def _url_pairs(spec: SourceSpec, settings: SourceConfig, key: str, download_dir: Path) -> Iterator[RawPair]:
+def url_pin(spec: SourceSpec, settings: SourceConfig, download_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Download a URL source and check it; return the archive and the receipt's pin (url, sha256, and whether
+    the digest was recorded at the first download because no public checksum exists)."""
     download_dir.mkdir(parents=True, exist_ok=True)
-    archive = source_fetch.fetch_verified_url(spec.name, spec.url, settings.sha256, key,  # type: ignore[arg-type]
-                                              download_dir / Path(spec.url).name)  # type: ignore[arg-type]
-    return read_entityquestions(archive, settings.max_pairs)
+    archive = download_dir / Path(spec.url).name  # type: ignore[arg-type]
+    key = f"sources.datasets.{spec.name}.sha256"
+    digest = source_fetch.fetch_verified_url(spec.name, spec.url, settings.sha256, key, archive)  # type: ignore[arg-type]
+    pin: dict[str, Any] = {"sha256": digest, "url": spec.url}
+    if settings.sha256 is None:
+        pin["sha256_source"] = ("recorded at the first download (no public checksum exists); later downloads are "
+                                f"checked against {archive.name}.sha256 in sources.cache_dir")
+    return archive, pin
 
 
-def raw_pairs(spec: SourceSpec, settings: SourceConfig, download_dir: Path) -> Iterator[RawPair]:
+def raw_pairs(spec: SourceSpec, settings: SourceConfig, archive: Optional[Path] = None) -> Iterator[RawPair]:
     """The source's pairs in source order, at most ``max_pairs`` (per language for mMARCO's triples), streamed.
 
     Reading happens inside the fetch guard too: a truncated file often fails only when read.
@@ -67,7 +74,7 @@ def raw_pairs(spec: SourceSpec, settings: SourceConfig, download_dir: Path) -> I
     elif spec.kind == "hub-files":
         pairs = _hub_file_pairs(spec, settings, key)
     else:
-        pairs = _url_pairs(spec, settings, key, download_dir)
+        pairs = read_entityquestions(archive, settings.max_pairs)  # type: ignore[arg-type]
     return source_fetch.guarded_iter(spec.name, spec.repo, key, pairs)
 
 
@@ -76,10 +83,10 @@ def run_source(params: Params, name: str) -> dict[str, Any]:
     sources = sources_of(params)
     settings, spec = sources.source(name), SPECS[name]
     started = time.perf_counter()
-    pairs = raw_pairs(spec, settings, sources.cache_dir / "downloads" / name)
-    pin: dict[str, Optional[str]] = {spec.pin_key: getattr(settings, spec.pin_key)}
-    if spec.url:
-        pin["url"] = spec.url
+    archive, pin = None, {spec.pin_key: getattr(settings, spec.pin_key)}
+    if spec.kind == "url":
+        archive, pin = url_pin(spec, settings, sources.cache_dir / "downloads" / name)
+    pairs = raw_pairs(spec, settings, archive)
     with atomic_output_dir(sources.out_dir / name) as tmp:
         manifest = write_source(tmp, spec, pairs, pin, settings.negatives, params.seed, sources.shard_rows,
                                 max_pairs=settings.max_pairs)
@@ -105,8 +112,13 @@ def run_fetch_models(params: Params) -> dict[str, Any]:
             path = source_fetch.guarded("models", repo, key, lambda repo=repo, revision=revision:
                                         source_fetch.download_model_snapshot(repo, revision),
                                         source_fetch.hub_page(repo, model=True))
-            record[repo] = {"revision": revision, "files": sorted(str(f.relative_to(path)) for f in path.rglob("*")
-                                                                  if f.is_file())}
+            files = sorted(str(f.relative_to(path)) for f in path.rglob("*") if f.is_file())
+            if not any(name.endswith(".safetensors") for name in files):
+                raise HybridReproError(f"models: {repo} at {key} {revision} has no safetensors weights (only other "
+                                       "formats, which are not downloaded); pin a commit that has them, e.g. the "
+                                       f"hub's safetensors conversion ({source_fetch.hub_page(repo, model=True)}"
+                                       "/discussions), or run `hybrid-repro pin --update`")
+            record[repo] = {"revision": revision, "files": files}
             print(f"models: {repo} @ {revision} ({len(record[repo]['files'])} files) in {sources.cache_dir}")
     write_json(sources.out_dir / MODELS_RECORD, record)
     return record

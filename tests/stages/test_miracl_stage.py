@@ -18,7 +18,7 @@ from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.miracl_data import load_miracl_language
 from hybrid_repro.evaluation.runfile import read_run_file
 from hybrid_repro.modeling.encoder import Encoder
-from hybrid_repro.stages.miracl import (MiraclConfig, run_miracl_bm25, run_miracl_encode, run_miracl_evaluate,
+from hybrid_repro.stages.miracl import (MiraclConfig, load_miracl_params, run_miracl_bm25, run_miracl_encode, run_miracl_evaluate,
                                         run_miracl_fetch, run_miracl_report)
 
 # Output paths in params must be relative to the working directory: run from pytest's base temporary folder.
@@ -129,8 +129,12 @@ def test_stale_embeddings_and_bad_parameters_are_clear_errors(tmp_path, miracl_m
         run_miracl_encode(config, "tiny", MIRACL_LANG, progress=False)
 
 
-def test_committed_params_need_pinned_revisions(tmp_path):
+def test_committed_params_pin_both_datasets_and_a_null_pin_is_refused(tmp_path):
     params = Path(__file__).resolve().parents[2] / "pipelines" / "miracl" / "params.yaml"
-    result = CliRunner().invoke(cli, ["miracl-report", "--params", str(params)])
+    config = load_miracl_params(params)
+    assert all(len(pin) == 40 and int(pin, 16) >= 0 for pin in (config.topics_revision, config.corpus_revision))
+    unpinned = tmp_path / "params.yaml"
+    unpinned.write_text(params.read_text().replace(f"'{config.topics_revision}'", "null"))
+    result = CliRunner().invoke(cli, ["miracl-report", "--params", str(unpinned)])
     assert result.exit_code == 2
     assert "miracl.topics_revision: required: the full 40-hex commit hash" in result.output

@@ -58,8 +58,8 @@ def hub(monkeypatch):
     """A fake hub: wikiqa's train split at REVISION; anything else raises what the real client raises."""
     calls = []
 
-    def load(repo, config, split, revision):
-        calls.append((repo, config, split, revision))
+    def load(repo, config, split, revision, parquet_export=False):
+        calls.append((repo, config, split, revision, parquet_export))
         if revision != REVISION:
             response = requests.Response()
             response.status_code = 404
@@ -83,7 +83,7 @@ def serve_archive(monkeypatch, payload: bytes):
 def test_a_hub_source_is_fetched_at_its_pin_normalised_and_sharded(tmp_path, hub):
     params = paper_params(tmp_path)
     manifest = run_source(params, "wikiqa")
-    assert hub == [("microsoft/wiki_qa", None, "train", REVISION)]
+    assert hub == [("microsoft/wiki_qa", None, "train", REVISION, False)]
     assert manifest["revision"] == REVISION and manifest["pairs"] == {"en": 6} and len(manifest["shards"]) == 2
     fetched = params.sources.out_dir / "wikiqa"
     rows = list(iter_shard_rows(fetched, read_source_manifest(fetched)))
@@ -95,6 +95,35 @@ def test_a_url_source_is_checked_against_its_sha256(tmp_path, monkeypatch):
     serve_archive(monkeypatch, ARCHIVE_BYTES)
     manifest = run_source(paper_params(tmp_path), "entityquestions")
     assert manifest["sha256"] == ARCHIVE_SHA and manifest["pairs"] == {"en": 4}
+
+
+def test_an_archive_without_a_public_checksum_is_pinned_at_its_first_download(tmp_path, monkeypatch):
+    raw = paper_params(tmp_path).model_dump(mode="json")
+    raw["sources"]["datasets"]["entityquestions"]["sha256"] = None
+    params = params_from_dict(raw)
+    serve_archive(monkeypatch, ARCHIVE_BYTES)
+    manifest = run_source(params, "entityquestions")
+    assert manifest["sha256"] == ARCHIVE_SHA and "recorded at the first download" in manifest["sha256_source"]
+    record = params.sources.cache_dir / "downloads" / "entityquestions" / "dataset.zip.sha256"
+    assert record.read_text().strip() == ARCHIVE_SHA
+    assert run_source(params, "entityquestions")["sha256"] == ARCHIVE_SHA  # the same bytes again: accepted
+    serve_archive(monkeypatch, ARCHIVE_BYTES + b"changed upstream")
+    with pytest.raises(HybridReproError, match=r"dataset\.zip\.sha256 recorded " + ARCHIVE_SHA):
+        run_source(params, "entityquestions")
+    assert record.read_text().strip() == ARCHIVE_SHA  # the first digest stays the reference
+    assert read_source_manifest(params.sources.out_dir / "entityquestions")["sha256"] == ARCHIVE_SHA
+
+
+def test_script_only_sources_are_read_from_the_parquet_conversion_by_folder(tmp_path, hub, monkeypatch):
+    rows = [{"query_id": "1", "query": "what is a river?", "positive_passages": [{"docid": "d1", "text": "A river."}],
+             "negative_passages": [{"docid": "d2", "text": "A hill."}]}]
+    monkeypatch.setattr(source_fetch, "load_hub_split", lambda *args: hub.append(args) or rows)
+    raw = paper_params(tmp_path).model_dump(mode="json")
+    raw["sources"]["datasets"]["mrtydi"] = {"revision": REVISION, "negatives": "given"}
+    manifest = run_source(params_from_dict(raw), "mrtydi")
+    assert hub == [("castorini/mr-tydi", "english", "train", REVISION, True)] and manifest["pairs"] == {"en": 1}
+    assert {name for name, spec in SPECS.items() if spec.parquet_export} == {
+        "mrtydi", "mfaq", "squadshifts", "yahoo-answers-qa"}
 
 
 def _fails_cleanly(params, name, match):
@@ -252,14 +281,28 @@ def test_models_are_fetched_at_their_pins_and_recorded(tmp_path, monkeypatch):
         folder = tmp_path / "snapshots" / repo
         folder.mkdir(parents=True)
         (folder / "config.json").write_text("{}")
+        (folder / "model.safetensors").write_bytes(b"weights")
         return folder
 
     monkeypatch.setattr(source_fetch, "download_model_snapshot", snapshot)
     params = _with_hub_models(tmp_path)
     record = run_fetch_models(params)
-    assert record == {"facebook/m2m100_418M": {"revision": "c" * 40, "files": ["config.json"]},
-                      "xlm-roberta-base": {"revision": "d" * 40, "files": ["config.json"]}}
+    files = ["config.json", "model.safetensors"]
+    assert record == {"facebook/m2m100_418M": {"revision": "c" * 40, "files": files},
+                      "xlm-roberta-base": {"revision": "d" * 40, "files": files}}
     assert json.loads((params.sources.out_dir / "models.json").read_text()) == record
+
+
+def test_a_model_commit_without_safetensors_weights_is_refused(tmp_path, monkeypatch):
+    def snapshot(repo, revision):
+        folder = tmp_path / "snapshots" / repo
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")  # pytorch_model.bin is not among the patterns downloaded
+        return folder
+
+    monkeypatch.setattr(source_fetch, "download_model_snapshot", snapshot)
+    with pytest.raises(HybridReproError, match="has no safetensors weights"):
+        run_fetch_models(_with_hub_models(tmp_path))
 
 
 def test_a_missing_model_revision_points_at_the_models_hub_page(tmp_path, monkeypatch):
