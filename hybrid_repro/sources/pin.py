@@ -47,7 +47,9 @@ class Pin:
     branch: str  # MAIN or PARQUET
     value: Optional[str]
     file_patterns: tuple[str, ...] = ("*",)
-    files: tuple[str, ...] = ()  # when set, the only files recorded (a repository of files read one by one)
+    # When set, the only paths recorded: the files a repository of files is read by, or the config folders of a
+    # Parquet conversion (each must exist at the commit).
+    files: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -78,8 +80,10 @@ def pins_of(data: dict[str, Any]) -> list[Pin]:
         spec = SPECS.get(name)
         if spec is None or spec.kind == "url":
             continue  # an unknown name is the params check's to report; URL sources are pinned by sha256
+        folders = tuple(config for config in spec.configs if config) if spec.parquet_export else ()
         pins.append(Pin(("sources", "datasets", name, "revision"), spec.repo, "dataset",
-                        PARQUET if spec.parquet_export else MAIN, (source or {}).get("revision"), files=spec.files))
+                        PARQUET if spec.parquet_export else MAIN, (source or {}).get("revision"),
+                        files=spec.files or folders))
     return pins
 
 
@@ -133,8 +137,12 @@ def describe_commit(api, pin: Pin, commit: str) -> dict[str, Any]:
         for entry in _hub_call(pin, lambda batch=batch: api.get_paths_info(pin.repo, batch, repo_type=pin.repo_type,
                                                                          revision=commit)):
             lfs = getattr(entry, "lfs", None)
-            files[entry.path] = ({"size": entry.size, "lfs_sha256": lfs.sha256} if lfs
-                                 else {"size": entry.size, "git_blob_id": entry.blob_id})
+            if not hasattr(entry, "size"):  # a folder (a config of a Parquet conversion)
+                files[entry.path] = {"folder": True, "git_tree_id": entry.tree_id}
+            elif lfs:
+                files[entry.path] = {"size": entry.size, "lfs_sha256": lfs.sha256}
+            else:
+                files[entry.path] = {"size": entry.size, "git_blob_id": entry.blob_id}
     missing = sorted(set(names) - set(files))
     if missing:
         raise HybridReproError(f"pin {pin.name} ({pin.repo}): at {commit} the hub does not have {missing[:5]}"

@@ -21,7 +21,7 @@ from hub_server import HubServer
 
 from hybrid_repro.config import load_params, read_params_mapping
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.sources.pin import MAIN, Pin, describe_commit, lock_path, run_pin
+from hybrid_repro.sources.pin import MAIN, PARQUET, Pin, describe_commit, lock_path, run_pin
 from hybrid_repro.sources.specs import SPECS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,6 +106,9 @@ def test_pin_resolves_the_nulls_keeps_filled_pins_and_every_other_byte(tmp_path,
     assert entry["canonical_id"] == "facebook/m2m100_418M" and entry["commit"] == expected[("translate", "model_revision")]
     assert set(entry["files"]) == {"config.json", "tokenizer.json", "model.safetensors", "sentencepiece.bpe.model"}
     assert entry["files"]["model.safetensors"]["size"] == len(b"weights")
+    squadshifts = next(e for e in lock["pins"] if e["key"] == "sources.datasets.squadshifts.revision")
+    assert set(squadshifts["files"]) == {"new_wiki", "nyt", "reddit", "amazon"}  # the config folders exist
+    assert all(folder["folder"] for folder in squadshifts["files"].values())
 
 
 def test_verify_names_a_pin_the_repository_does_not_have(tmp_path, hub, api):
@@ -139,6 +142,11 @@ def test_a_repository_that_is_gone_and_a_file_a_commit_lacks_are_one_line_errors
                   files=(*SPECS["mmarco"].files, "data/google/queries/train/klingon_queries.train.tsv"))
     with pytest.raises(HybridReproError, match=r"does not have \['data/google/queries/train/klingon"):
         describe_commit(api, lacking, mmarco.commit)  # get_paths_info drops missing paths: pin checks
+    mrtydi = repos["sources.datasets.mrtydi.revision"]
+    unconverted = Pin(("sources", "datasets", "mrtydi", "revision"), mrtydi.repo, "dataset", PARQUET, None,
+                      files=("english", "swahili"))
+    with pytest.raises(HybridReproError, match=r"does not have \['swahili'\]"):
+        describe_commit(api, unconverted, _parquet_commit(mrtydi))
 
 
 def test_a_lock_written_by_something_else_is_never_overwritten(tmp_path, hub, api):
