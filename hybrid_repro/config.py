@@ -144,6 +144,9 @@ class SourcesConfig(Section):
     out_dir: OutputPath = Path("data/sources")
     shard_rows: int = Field(250_000, ge=1)
     datasets: dict[str, SourceConfig] = Field(min_length=1)
+    # The lock `hybrid-repro pin` wrote (it sets this key): the models and the hub files are checked against the
+    # sizes and hashes it records. None: no lock, no check beyond the hub client's own.
+    pin_lock: Optional[Path] = None
 
     @model_validator(mode="after")
     def _check_pins(self) -> "SourcesConfig":

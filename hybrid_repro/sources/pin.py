@@ -19,7 +19,9 @@ stays ``null``.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import io
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -27,7 +29,7 @@ from typing import Any, Callable, Optional
 from hybrid_repro.data.mt_families import translation_model_name
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.miracl_data import CORPUS_REPO, TOPICS_REPO
-from hybrid_repro.io import atomic_output_file, read_json, write_json
+from hybrid_repro.io import atomic_output_file, read_json, sha256_file, write_json
 from hybrid_repro.sources.fetch import MODEL_FILE_PATTERNS, explain_fetch_error, hub_page
 from hybrid_repro.sources.specs import SPECS
 
@@ -87,11 +89,22 @@ def pins_of(data: dict[str, Any]) -> list[Pin]:
     return pins
 
 
+# A connection the server closed while idle (keep-alive) fails the next request on it: retried on a new one.
+TRANSIENT = {"ReadError", "RemoteProtocolError", "ConnectionResetError", "ReadTimeout"}
+ATTEMPTS = 3
+
+
 def _hub_call(pin: Pin, call: Callable[[], Any], revision: Optional[str] = None) -> Any:
     """``call()`` with the hub's failures turned into one line naming the key and what to do."""
     what = f"pin {pin.name} ({pin.repo})"
     try:
-        return call()
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return call()
+            except Exception as exc:  # noqa: BLE001 - only transient connection failures are retried
+                if attempt == ATTEMPTS or not {cls.__name__ for cls in type(exc).__mro__} & TRANSIENT:
+                    raise
+                time.sleep(0.5 * attempt)
     except HybridReproError:
         raise
     except Exception as exc:  # noqa: BLE001 - re-raised unchanged unless it is a known hub failure
@@ -193,16 +206,16 @@ def _round_trip_yaml():
 
 
 def rewrite_pins(text: str, changed: dict[tuple[str, ...], str]) -> str:
-    """``text`` with each key of ``changed`` set to its commit (single-quoted); everything else kept as it was."""
+    """``text`` with each key of ``changed`` set to its value (single-quoted); everything else kept as it was."""
     from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
     yaml = _round_trip_yaml()
     document = yaml.load(text)
-    for key, commit in changed.items():
+    for key, value in changed.items():
         node = document
         for part in key[:-1]:
             node = node[part]
-        node[key[-1]] = SingleQuotedScalarString(commit)
+        node[key[-1]] = SingleQuotedScalarString(value)
     out = io.StringIO()
     yaml.dump(document, out)
     return out.getvalue()
@@ -235,6 +248,8 @@ def run_pin(params_path: Path, verify: bool = False, update: bool = False, api=N
     if lock.exists() and read_json(lock).get("written_by") != LOCK_WRITER:
         raise HybridReproError(f"pin: {lock} exists and was not written by `hybrid-repro pin`; move it away")
     report = pin_mapping(data, api or _hub_api(), verify=verify, update=update)
+    if report.entries and isinstance(data.get("sources"), dict) and data["sources"].get("pin_lock") != str(lock):
+        report.changed[("sources", "pin_lock")] = str(lock)  # the fetch stages check their downloads against it
     if report.changed:
         with atomic_output_file(params_path) as handle:
             handle.write(rewrite_pins(text, report.changed))
@@ -244,4 +259,39 @@ def run_pin(params_path: Path, verify: bool = False, update: bool = False, api=N
         echo(line)
     echo(f"pin: {len(report.changed)} key(s) written to {params_path}" + (f", lock {lock}" if report.entries else ""))
     return report
+
+
+def git_blob_id(path: Path) -> str:
+    """The id git gives a file's content (sha1 of ``blob <size>\\0`` and the bytes): the hub's hash of non-LFS files."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_against_lock(lock: Path, key: str, commit: str, files: dict[str, Path]) -> None:
+    """Raise unless every file of ``files`` (repository path -> local file) has the size and hash ``lock`` records
+    for pin ``key`` at ``commit``, and every file the lock records for it is there."""
+    entry = next((e for e in read_json(lock)["pins"] if e["key"] == key and e["commit"] == commit), None)
+    if entry is None:
+        raise HybridReproError(f"{key}: the pin lock {lock} does not record commit {commit}; run `hybrid-repro pin "
+                               "PARAMS --verify` after changing a pin")
+    recorded = {path: record for path, record in entry["files"].items() if not record.get("folder")}
+    missing = sorted(set(recorded) - set(files))
+    if missing:
+        raise HybridReproError(f"{key}: {missing[:3]} recorded in {lock} were not downloaded; delete the hub cache "
+                               "(sources.cache_dir) and fetch again")
+    for path, local in files.items():
+        record = recorded.get(path)
+        if record is None:
+            continue  # not a file the lock covers (a folder's content, or a file the pin filtered out)
+        got_size = local.stat().st_size
+        expected_hash, got_hash = ((record["lfs_sha256"], sha256_file(local)) if "lfs_sha256" in record
+                                   else (record["git_blob_id"], git_blob_id(local)))
+        if got_size != record["size"] or got_hash != expected_hash:
+            raise HybridReproError(f"{key}: {path} ({got_size} bytes, {got_hash[:12]}) does not match the pin lock "
+                                   f"{lock} ({record['size']} bytes, {expected_hash[:12]}): the download is corrupt "
+                                   "or the lock is stale; delete the hub cache (sources.cache_dir) and fetch again, "
+                                   "or re-run `hybrid-repro pin PARAMS --verify`")
 

@@ -20,6 +20,7 @@ from hybrid_repro.config import Params, SourceConfig, SourcesConfig
 from hybrid_repro.data.mt_families import translation_model_name
 from hybrid_repro.sources import fetch as source_fetch
 from hybrid_repro.sources.files import read_entityquestions, read_mmarco
+from hybrid_repro.sources.pin import check_against_lock
 from hybrid_repro.sources.shards import write_source
 from hybrid_repro.sources.specs import SPECS, RawPair, SourceSpec
 from hybrid_repro.errors import HybridReproError
@@ -42,9 +43,11 @@ def _hub_pairs(spec: SourceSpec, settings: SourceConfig, key: str) -> Iterator[R
             yield from spec.read_row(row, config)  # type: ignore[misc]
 
 
-def _hub_file_pairs(spec: SourceSpec, settings: SourceConfig, key: str) -> Iterator[RawPair]:
+def _hub_file_pairs(spec: SourceSpec, settings: SourceConfig, key: str, pin_lock: Optional[Path]) -> Iterator[RawPair]:
     files = {name: source_fetch.guarded(spec.name, spec.repo, key, lambda name=name: source_fetch.download_hub_file(
         spec.repo, name, settings.revision)) for name in spec.files}
+    if pin_lock is not None:
+        check_against_lock(pin_lock, key, settings.revision, files)  # type: ignore[arg-type]
     return read_mmarco(files, spec.languages, settings.max_pairs)
 
 
@@ -62,7 +65,8 @@ def url_pin(spec: SourceSpec, settings: SourceConfig, download_dir: Path) -> tup
     return archive, pin
 
 
-def raw_pairs(spec: SourceSpec, settings: SourceConfig, archive: Optional[Path] = None) -> Iterator[RawPair]:
+def raw_pairs(spec: SourceSpec, settings: SourceConfig, archive: Optional[Path] = None,
+              pin_lock: Optional[Path] = None) -> Iterator[RawPair]:
     """The source's pairs in source order, at most ``max_pairs`` (per language for mMARCO's triples), streamed.
 
     Reading happens inside the fetch guard too: a truncated file often fails only when read.
@@ -72,7 +76,7 @@ def raw_pairs(spec: SourceSpec, settings: SourceConfig, archive: Optional[Path] 
     if spec.kind == "hub":
         pairs = itertools.islice(_hub_pairs(spec, settings, key), settings.max_pairs)
     elif spec.kind == "hub-files":
-        pairs = _hub_file_pairs(spec, settings, key)
+        pairs = _hub_file_pairs(spec, settings, key, pin_lock)
     else:
         pairs = read_entityquestions(archive, settings.max_pairs)  # type: ignore[arg-type]
     return source_fetch.guarded_iter(spec.name, spec.repo, key, pairs)
@@ -86,7 +90,7 @@ def run_source(params: Params, name: str) -> dict[str, Any]:
     archive, pin = None, {spec.pin_key: getattr(settings, spec.pin_key)}
     if spec.kind == "url":
         archive, pin = url_pin(spec, settings, sources.cache_dir / "downloads" / name)
-    pairs = raw_pairs(spec, settings, archive)
+    pairs = raw_pairs(spec, settings, archive, sources.pin_lock)
     with atomic_output_dir(sources.out_dir / name) as tmp:
         manifest = write_source(tmp, spec, pairs, pin, settings.negatives, params.seed, sources.shard_rows,
                                 max_pairs=settings.max_pairs)
@@ -118,6 +122,8 @@ def run_fetch_models(params: Params) -> dict[str, Any]:
                                        "formats, which are not downloaded); pin a commit that has them, e.g. the "
                                        f"hub's safetensors conversion ({source_fetch.hub_page(repo, model=True)}"
                                        "/discussions), or run `hybrid-repro pin --update`")
+            if sources.pin_lock is not None:
+                check_against_lock(sources.pin_lock, key, revision, {name: path / name for name in files})
             record[repo] = {"revision": revision, "files": files}
             print(f"models: {repo} @ {revision} ({len(record[repo]['files'])} files) in {sources.cache_dir}")
     write_json(sources.out_dir / MODELS_RECORD, record)

@@ -92,10 +92,13 @@ def test_pin_resolves_the_nulls_keeps_filled_pins_and_every_other_byte(tmp_path,
     expected = {("translate", "model_revision"): repos["translate.model_revision"].commit}
     for name in ("mrtydi", "mfaq", "squadshifts", "yahoo-answers-qa"):
         expected[("sources", "datasets", name, "revision")] = _parquet_commit(repos[f"sources.datasets.{name}.revision"])
-    assert report.changed == expected
+    assert report.changed == {**expected, ("sources", "pin_lock"): str(lock_path(copy))}
     after = copy.read_text()
-    changed_lines = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
-    assert len(after.splitlines()) == len(before.splitlines()) and len(changed_lines) == 5
+    added = f"  pin_lock: '{lock_path(copy)}'"
+    assert after.splitlines().count(added) == 1  # the one new line: the lock the fetch stages check against
+    after_lines = [line for line in after.splitlines() if line != added]
+    changed_lines = [(a, b) for a, b in zip(before.splitlines(), after_lines) if a != b]
+    assert len(after_lines) == len(before.splitlines()) and len(changed_lines) == 5
     for old, new in changed_lines:  # only null became a quoted hash; comments (re-spaced), flow style stay
         commit = next(c for c in expected.values() if c in new)
         assert re.sub(r"\s+#", " #", old.replace("null", f"'{commit}'")) == re.sub(r"\s+#", " #", new)
@@ -124,7 +127,7 @@ def test_verify_names_a_pin_the_repository_does_not_have(tmp_path, hub, api):
 def test_update_moves_filled_pins_then_verify_passes(tmp_path, hub, api):
     copy = _copy_with_null(tmp_path)
     report = run_pin(copy, api=api, update=True, echo=lambda line: None)
-    assert len(report.changed) == 11
+    assert len(report.changed) == 12  # 11 pins and the lock's path
     lines = []
     verified = run_pin(copy, api=api, verify=True, echo=lines.append)
     assert not verified.changed and sum(line.split(": ")[1].startswith("verified") for line in lines) == 11
@@ -169,7 +172,7 @@ def test_cli_uses_hf_endpoint_and_offline_fails_with_one_line(tmp_path, hub):
     assert "the hub cannot be reached" in offline.stderr and copy.read_text() == MINI.read_text()
     online = _cli(["pin", str(copy), "--update"], {"HF_ENDPOINT": hub[0].url, "HF_HUB_OFFLINE": "0"})
     assert online.returncode == 0, online.stderr
-    assert "pin: 11 key(s) written" in online.stdout
+    assert "pin: 12 key(s) written" in online.stdout
     check = _cli(["check", "--params", str(copy), "--out", str(tmp_path / "ok")], {"HF_HUB_OFFLINE": "1"})
     assert check.returncode == 0, check.stderr
 
@@ -188,3 +191,32 @@ def test_a_script_only_source_is_read_from_its_parquet_conversion_by_the_real_da
     manifest = json.loads((tmp_path / "pinned-sources" / "mrtydi" / "manifest.json").read_text())
     assert manifest["pairs"] == {"en": 3} and manifest["revision"] == _parquet_commit(
         hub[1]["sources.datasets.mrtydi.revision"])
+
+
+def test_fetch_models_downloads_only_what_transformers_loads_and_checks_the_pin_lock(tmp_path, hub):
+    """The real snapshot_download against the server: configs, tokenizer files and safetensors, never the pickle;
+    then every file against the lock, and a lock that disagrees stops the stage with one line."""
+    copy = tmp_path / "mini.yaml"
+    shutil.copy(MINI, copy)
+    env = {"HF_ENDPOINT": hub[0].url, "HF_HUB_OFFLINE": "0"}
+    assert _cli(["pin", str(copy), "--update"], env).returncode == 0
+    assert read_params_mapping(copy)["sources"]["pin_lock"] == str(lock_path(copy))
+    copy.write_text(copy.read_text().replace("cache_dir: .cache/huggingface", "cache_dir: hf"))
+
+    def fetch_models():
+        return subprocess.run([sys.executable, "-m", "hybrid_repro.cli", "fetch-models", "--params", str(copy)],
+                              capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **env}, timeout=300)
+
+    done = fetch_models()
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((tmp_path / "data" / "sources" / "models.json").read_text())
+    assert record["facebook/m2m100_418M"]["files"] == ["config.json", "model.safetensors", "sentencepiece.bpe.model",
+                                                       "tokenizer.json"]
+    lock = json.loads(lock_path(copy).read_text())
+    entry = next(e for e in lock["pins"] if e["key"] == "model.revision")
+    entry["files"]["model.safetensors"]["size"] += 1  # as if the download were corrupt or the lock stale
+    lock_path(copy).write_text(json.dumps(lock))
+    refused = fetch_models()
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]  # beside the hub's bars
+    assert refused.returncode == 2 and len(errors) == 1, refused.stderr
+    assert "model.revision: model.safetensors (7 bytes" in errors[0] and "does not match the pin lock" in errors[0]
