@@ -35,14 +35,14 @@ started_all=$(date +%s)
 scratch=$(mktemp -d)
 work=$(mktemp -d .gpu_check.XXXXXX)  # training outputs must lie inside the repository; removed at exit
 trap 'rm -rf "$scratch" "$work"' EXIT
-results="$scratch/gpu_check_part$part"
+results="$work/gpu_check_part$part"  # relative, inside the project: where the package writes its outputs
 site="$scratch/site"
 mkdir -p "$results" "$site"
 archive="$out/gpu_check_part$part.tar.gz"
 failures=0
 
 pack() {  # every result so far into one archive, replaced atomically
-  tar -czf "$archive.tmp" -C "$scratch" "gpu_check_part$part" && mv "$archive.tmp" "$archive"
+  tar -czf "$archive.tmp" -C "$work" "gpu_check_part$part" && mv "$archive.tmp" "$archive"
 }
 
 step() {  # step NAME LIMIT_S COMMAND...: run under its limit, log to NAME.log, record status and seconds, pack

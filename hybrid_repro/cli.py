@@ -341,6 +341,10 @@ def score(run_file: Path, data_dir: Path, setting: str, target: str | None, out:
     """Score a TREC run file with LAReQA ids (qid Q0 cid rank score tag) in one setting."""
     from hybrid_repro.evaluation.runfile import score_run_file
 
+    from hybrid_repro.paths import guard_output
+
+    if out is not None:
+        guard_output(out, "score --out")
     result = score_run_file(run_file, data_dir, setting, target, out=out, require_all_queries=not allow_missing_queries)
     click.echo(result.format_table(setting))
 
@@ -377,7 +381,9 @@ def bench_kernel(out_dir: Path, warmup_ms: int, rep_ms: int, symmetric: bool, no
     import torch
 
     from hybrid_repro.bench_kernel import config_from_options, run_bench_kernel
+    from hybrid_repro.paths import guard_output
 
+    guard_output(out_dir, "bench-kernel --out")
     config = config_from_options(torch.cuda.is_available(), symmetric=symmetric, warmup_ms=warmup_ms, rep_ms=rep_ms,
                                  **lists)
     run_bench_kernel(out_dir, config, echo=click.echo, plot_results=not no_plot)

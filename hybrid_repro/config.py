@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import decode_text
-from hybrid_repro.paths import OutputPath, check_disjoint_outputs
+from hybrid_repro.paths import OutputPath, check_disjoint_outputs, check_foreign_outputs
 from hybrid_repro.sources.specs import SPECS as SOURCE_SPECS
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -53,7 +53,9 @@ def _check_commit_hash(revision: Optional[str], key: str) -> None:
 class Section(BaseModel):
     """Base for every section: unknown keys are errors, values are immutable after load."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # validate_default: a default goes through the same checks as a written value (an output path left at its
+    # default that is a symbolic link out of the project is refused like the same path written explicitly).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, validate_default=True)
 
 
 SectionT = TypeVar("SectionT", bound=Section)
@@ -301,7 +303,9 @@ class LossConfig(Section):
     """InfoNCE over in-batch negatives (PAPER.md Eq. 1)."""
 
     impl: Literal["auto", "triton", "torch"] = "auto"
-    temperature: float = Field(0.05, gt=0)
+    # Cosine logits lie in [-1, 1]: a temperature above 1 flattens them further and one far above it leaves the loss
+    # at ln(batch) on every step with nothing learnt (1e30 was accepted once); below 1e-3 the logits reach 1e3.
+    temperature: float = Field(0.05, ge=1e-3, le=1.0)
     positives_as_negatives: bool = False
     symmetric: bool = False
     reduction: Literal["mean", "sum"] = "mean"
@@ -317,7 +321,8 @@ class SamplerConfig(Section):
 class TrainConfig(Section):
     """Optimisation and checkpointing."""
 
-    lr: float = Field(5e-4, gt=0)
+    # Below 1e-7 AdamW moves no weight measurably in a run's length: the run would look fine and learn nothing.
+    lr: float = Field(5e-4, ge=1e-7, le=1.0)
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     epochs: int = Field(1, ge=1)
@@ -475,14 +480,18 @@ class Params(Section):
                 raise ValueError(f"run name {name!r} may use only letters, digits, '-' and '_' (no '.')")
         return self
 
+    def output_paths(self) -> dict[str, Path]:
+        """Every path the pipeline's stages write, by params key."""
+        return {"data.out_dir": self.data.out_dir, "translate.out_dir": self.translate.out_dir,
+                "translate.metrics_path": self.translate.metrics_path,
+                "train.checkpoint_dir": self.train.checkpoint_dir, "train.model_dir": self.train.model_dir,
+                "train.metrics_dir": self.train.metrics_dir, "evaluate.cache_dir": self.evaluate.cache_dir,
+                "evaluate.out_dir": self.evaluate.out_dir, "report.out_dir": self.report.out_dir,
+                **({"sources.out_dir": self.sources.out_dir} if self.sources else {})}
+
     @model_validator(mode="after")
     def _check_outputs_disjoint(self) -> "Params":
-        check_disjoint_outputs({
-            "data.out_dir": self.data.out_dir, "translate.out_dir": self.translate.out_dir,
-            "train.checkpoint_dir": self.train.checkpoint_dir, "train.model_dir": self.train.model_dir,
-            "train.metrics_dir": self.train.metrics_dir, "evaluate.cache_dir": self.evaluate.cache_dir,
-            "evaluate.out_dir": self.evaluate.out_dir, "report.out_dir": self.report.out_dir,
-            **({"sources.out_dir": self.sources.out_dir} if self.sources else {})})
+        check_disjoint_outputs(self.output_paths())
         return self
 
     def run(self, name: str) -> RunConfig:
@@ -564,8 +573,17 @@ def params_from_dict(raw: object, source: str = "params", model: type[SectionT] 
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS, model: type[SectionT] = Params) -> SectionT:
-    """Read and validate a params file as ``model`` (the pipeline's :class:`Params` unless given)."""
-    return params_from_dict(read_params_mapping(path), str(path), model)
+    """Read and validate a params file as ``model`` (the pipeline's :class:`Params` unless given).
+
+    A pipeline's params are also checked against the outputs the project's other pipelines declare: an output
+    path may not replace another pipeline's results (their ownership marker would not stop it)."""
+    params = params_from_dict(read_params_mapping(path), str(path), model)
+    if isinstance(params, Params):
+        try:
+            check_foreign_outputs(params.output_paths(), Path(path))
+        except ValueError as exc:
+            raise HybridReproError(f"{path}: {exc}") from exc
+    return params
 
 
 def read_params_mapping(path: str | Path = DEFAULT_PARAMS) -> Any:

@@ -10,15 +10,22 @@ may equal or contain another, nor equal, contain or sit inside one of the projec
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePath
-from typing import Annotated, Mapping
+from typing import Annotated, Any, Mapping
 
+import yaml
 from pydantic import AfterValidator
 
-PROJECT_INPUTS = (".git", ".dvc", "hybrid_repro", "kernels", "tests", "profiles", "pipelines", "docs",
-                  "params.yaml", "dvc.yaml", "dvc.lock", "data/lareqa")
-"""Paths no stage of the main pipeline writes: version control, code, parameters, documentation and
-the fetched LAReQA files (``data/lareqa``, written only by ``pipelines/lareqa``)."""
+from hybrid_repro.errors import HybridReproError
+
+PROJECT_INPUTS = (".git", ".dvc", ".ci", "hybrid_repro", "kernels", "tests", "profiles", "pipelines", "docs",
+                  "params.yaml", "dvc.yaml", "dvc.lock", "data/lareqa", "README.md", "LICENSE", "CITATION.cff",
+                  "Makefile", "pyproject.toml", "requirements.txt", ".gitignore", ".dvcignore")
+"""Paths no stage of the main pipeline writes: version control, code, parameters, documentation, the project's
+top-level files and the fetched LAReQA files (``data/lareqa``, written only by ``pipelines/lareqa``)."""
+# Names read from data files or manifests that become path components (datasets, languages): never '..', '/', '.'.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 
 def check_output_path(path: Path) -> Path:
@@ -64,3 +71,70 @@ def check_disjoint_outputs(outputs: Mapping[str, Path], inputs: tuple[str, ...] 
 
 def _overlap(a: PurePath, b: PurePath) -> bool:
     return a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def guard_output(path: Path, what: str) -> Path:
+    """The check every output a command option names gets (``check --out``, ``score --out``, ...): inside the
+    project and not one of its inputs; a :class:`HybridReproError` naming ``what`` otherwise."""
+    try:
+        check_output_path(path)
+        check_disjoint_outputs({what: path})
+    except ValueError as exc:
+        raise HybridReproError(f"{what}: {exc}") from exc
+    return path
+
+
+def safe_name(value: Any, what: str) -> str:
+    """``value`` if it can be a path component (a dataset or language name read from a file), else an error."""
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
+        raise HybridReproError(f"{what} {value!r} is not a name (letters, digits, '-' and '_'); the file is corrupt or "
+                               "was edited by hand: rerun the stage that wrote it")
+    return value
+
+
+def declared_outputs(root: Path) -> dict[Path, tuple[set[str], list[str]]]:
+    """Per ``dvc.yaml`` of the project (the root one and ``pipelines/*/dvc.yaml``): the params files its stages read
+    and the outputs they declare, relative to the project root (a templated path cut before its first ``${``)."""
+    found = {}
+    for dvc_file in [root / "dvc.yaml", *sorted((root / "pipelines").glob("*/dvc.yaml"))]:
+        if not dvc_file.is_file():
+            continue
+        stages = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("stages") or {}
+        params_files, outs = set(), []
+        for stage in stages.values():
+            body = stage.get("do", stage)
+            base = (dvc_file.parent / body.get("wdir", ".")).resolve()
+            for entry in body.get("params") or []:
+                names = entry if isinstance(entry, dict) else {"params.yaml": None}
+                params_files.update(str((base / name).resolve().relative_to(root)) for name in names)
+            for kind in ("outs", "metrics", "plots"):
+                for entry in body.get(kind) or []:
+                    for name in (entry if isinstance(entry, dict) else [entry]):
+                        name = str(name).split("${", 1)[0].rstrip("/")
+                        if name:
+                            outs.append(str((base / name).resolve().relative_to(root)))
+        found[dvc_file] = (params_files, outs)
+    return found
+
+
+def check_foreign_outputs(outputs: Mapping[str, Path], params_path: Path) -> None:
+    """Raise ValueError if an output of the params file ``params_path`` overlaps an output declared by a pipeline
+    that does not read that file (another pipeline's committed results, which its ownership marker would not
+    protect). A profile no pipeline reads in place counts as ``params.yaml``, where it is copied to run. Only in a
+    project: without a ``dvc.yaml`` in the working directory there is nothing to compare."""
+    root = Path.cwd().resolve()
+    try:
+        own = str(params_path.resolve().relative_to(root))
+    except ValueError:
+        return  # a params file outside the project (a test's, say) belongs to no pipeline here
+    declared = declared_outputs(root)
+    if not any(own in params_files for params_files, _ in declared.values()):
+        own = "params.yaml"  # a profile no pipeline reads in place is one to copy over params.yaml
+    for dvc_file, (params_files, outs) in declared.items():
+        if own in params_files:
+            continue
+        for key, path in outputs.items():
+            for out in outs:
+                if _overlap((root / path).resolve(), root / out):
+                    raise ValueError(f"{key} ({path}) overlaps {out}, an output of {dvc_file.relative_to(root)}, "
+                                     f"which does not read {own}: choose a directory of this pipeline's own")

@@ -13,7 +13,8 @@ from hybrid_repro.sources.shards import write_source
 from hybrid_repro.sources.specs import SPECS, RawPair
 
 REPO = Path(__file__).resolve().parents[1]
-# Stand-ins for the pins the committed paper profiles leave unset (null): well-formed, but no real commit.
+# Stand-ins for the committed paper profiles' pins, set or null: well-formed, but no real commit, so fixture outputs
+# (whose manifests record the pins) do not change when a profile's pins do.
 STAND_INS = {"revision": "0" * 40, "model_revision": "1" * 40, "sha256": "2" * 64}
 FIXTURE_SOURCES = ("wikiqa", "mrtydi", "mmarco", "squadshifts")
 MMARCO_LANGUAGES = ("en", "ar", "de")
@@ -24,10 +25,9 @@ MMARCO_WITHOUT_GERMAN = 4
 
 
 def with_stand_ins(node: Any) -> Any:
-    """``node`` with every unset pin (a ``revision``, ``model_revision`` or ``sha256`` that is null) filled in."""
+    """``node`` with every pin (a ``revision``, ``model_revision`` or ``sha256``, set or null) replaced by its stand-in."""
     if isinstance(node, dict):
-        return {key: STAND_INS[key] if key in STAND_INS and value is None else with_stand_ins(value)
-                for key, value in node.items()}
+        return {key: STAND_INS[key] if key in STAND_INS else with_stand_ins(value) for key, value in node.items()}
     return node
 
 

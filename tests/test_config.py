@@ -151,6 +151,11 @@ def _set(raw: dict, dotted: str, value) -> dict:
         ("model.max_passage_length", 9000, "model.max_passage_length: Input should be less than or equal to 8192"),
         ("runs.hybrid.alpha", float("nan"), r"runs.hybrid.alpha: alpha must be a number in \[0, 1\], got nan"),
         ("runs.hybrid.alpha", "half", r"runs.hybrid.alpha: alpha must be a number in \[0, 1\]"),
+        # Values that would let a run finish and learn nothing: the loss flat at ln(batch), or no weight moving.
+        ("loss.temperature", 1e30, "loss.temperature: Input should be less than or equal to 1"),
+        ("loss.temperature", 1e-9, "loss.temperature: Input should be greater than or equal to 0.001"),
+        ("train.lr", 1e-12, "train.lr: Input should be greater than or equal to 0.0000001"),
+        ("train.lr", 10.0, "train.lr: Input should be less than or equal to 1"),
     ],
 )
 def test_values_refused_on_load(raw, key, value, expected):

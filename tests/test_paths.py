@@ -2,13 +2,18 @@
 from the project's inputs, are accepted; everything else stops on load with the key named."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
-from hybrid_repro.config import Params, params_from_dict
+from hybrid_repro.cli import cli
+from hybrid_repro.config import Params, load_params, params_from_dict
 from hybrid_repro.errors import HybridReproError
+from hybrid_repro.paths import safe_name
+from hybrid_repro.stages.translate_pair import receipt_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,3 +99,54 @@ def test_baselines_pipeline_outputs_are_checked_too(project):
         BaselinesConfig(out_dir="/tmp/baselines")
     with pytest.raises(ValueError, match=r"doc_path\n.*contains '\.\.'"):
         BaselinesConfig(doc_path="../baselines.md")
+
+
+@pytest.mark.parametrize("target", ["README.md", "params.yaml", "hybrid_repro/config.py", "dvc.lock", "Makefile"])
+def test_translate_metrics_path_cannot_name_a_project_file(project, target):
+    with pytest.raises(HybridReproError, match=r"translate\.metrics_path \(.*\) overlaps the project's own"):
+        load_with("translate", "metrics_path", target)
+
+
+def test_outputs_left_at_their_defaults_are_checked_too(project):
+    (project / "checkpoints").symlink_to(project.parent / "outside")
+    raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    raw["train"].pop("checkpoint_dir", None)  # the default, "checkpoints": a link out of the project
+    with pytest.raises(HybridReproError, match=r"checkpoint_dir: 'checkpoints' resolves to .* through a symbolic link"):
+        params_from_dict(raw)
+
+
+def _project_with_pipelines(project: Path) -> None:
+    for name in ("dvc.yaml", "pipelines/me5-xquad/dvc.yaml", "profiles/me5-xquad.yaml"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text((REPO / name).read_text())
+
+
+def test_an_output_may_not_replace_another_pipelines_results(project):
+    _project_with_pipelines(project)
+    raw = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    raw["report"]["out_dir"] = "experiments/me5-xquad/reports"  # holds the marker: only the params can refuse it
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(HybridReproError, match=r"report\.out_dir \(experiments/me5-xquad/reports\) overlaps "
+                                               r"experiments/me5-xquad/reports, an output of "
+                                               r"pipelines/me5-xquad/dvc\.yaml, which does not read params\.yaml"):
+        load_params(project / "params.yaml")
+    assert load_params(project / "profiles" / "me5-xquad.yaml").report.out_dir == Path("experiments/me5-xquad/reports")
+
+
+@pytest.mark.parametrize("target", ["params.yaml", "README.md"])
+def test_check_out_cannot_overwrite_a_project_file(project, target):
+    (project / target).write_text("kept\n")
+    shutil.copy(REPO / "params.yaml", project / "my-params.yaml")
+    result = CliRunner().invoke(cli, ["check", "--params", "my-params.yaml", "--dvc-file", str(REPO / "dvc.yaml"),
+                                      "--out", target])
+    assert result.exit_code == 2 and "check --out" in result.output and "overlaps the project's own" in result.output
+    assert (project / target).read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("name", ["../..", "/etc", ".", "a/b", "", None, 7])
+def test_names_read_from_files_never_become_paths(name):
+    with pytest.raises(HybridReproError, match="is not a name"):
+        safe_name(name, "eval.json dataset")
+    with pytest.raises(HybridReproError, match="is not a name"):
+        receipt_path(name, "de") if isinstance(name, str) else safe_name(name, "x")
+    assert safe_name("natural-questions", "dataset") == "natural-questions"

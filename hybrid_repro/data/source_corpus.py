@@ -31,6 +31,7 @@ from hybrid_repro.data.lexicon import Lexicon
 from hybrid_repro.data.synthetic import EVAL_DATASET, SourceCorpus
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import read_json, sha256_file, write_json
+from hybrid_repro.paths import safe_name
 
 MANIFEST = "manifest.json"
 MANIFEST_KEYS = ("kind", "source_language", "datasets", "files")
@@ -237,6 +238,8 @@ def read_source_corpus(source_dir: Path, *, released: bool = True) -> LoadedSour
     # kind must have one, or translate would silently write none.
     if "eval.json" in manifest["files"]:
         evaluation = read_json(source_dir / "eval.json")
+        # The evaluation set's name becomes a folder of translate's output: never a path of its own.
+        safe_name(evaluation.get("dataset"), f"{source_dir / 'eval.json'}: dataset")
     elif manifest["kind"] == PAPER_KIND:
         evaluation = {"articles": [], "dataset": None}
     else:

@@ -37,13 +37,15 @@ from hybrid_repro.data.translate import build_translator
 from hybrid_repro.data.translated_corpus import CHUNK_EXAMPLES, LanguagePlan, in_rounds, placed_examples
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import write_json
+from hybrid_repro.paths import safe_name
 
 RECEIPTS_DIR = Path("data/translations")
 
 
 def receipt_path(dataset: str, language: str) -> Path:
-    """Where the receipt of one pair goes (relative to the repository root, like every stage output)."""
-    return RECEIPTS_DIR / dataset / f"{language}.json"
+    """Where the receipt of one pair goes (relative to the repository root, like every stage output); both names are
+    path components, so each must be a plain name."""
+    return RECEIPTS_DIR / safe_name(dataset, "translate-pair: dataset") / f"{safe_name(language, 'language')}.json"
 
 
 def run_translate_pair(params: Params, dataset: str, language: str) -> Path:

@@ -37,10 +37,12 @@ from hybrid_repro.stages.translate import run_translate
 
 MMARCO_LANGUAGES = ("en", "ar", "de", "ru")
 # What the in-memory translate stage (commit 193713b, before streaming) wrote on `paper_corpus` with
-# ReversingEngine: sha256 of each output file, and of the metrics' language-check section.
+# ReversingEngine: sha256 of each output file, and of the metrics' language-check section. The manifest's since
+# SQuADShifts is named by its canonical id, ludwigschmidt/squadshifts, in the dataset description it carries (with
+# the old name, squadshifts, the stage still writes 27da258c...).
 IN_MEMORY_OUTPUT = {
     ".hybrid-repro-output": "872bffe67525ca27e2d2a2e312fc04e82256b1c65d3a7bd08732d2d7141ad5fe",
-    "manifest.json": "27da258c88ce45db0929e8506574bbd4da675cd34e1802155bb56630b255433d",
+    "manifest.json": "2db69e7d1dc08640b59fcaf87cd3ae1648b57ffa77b3a4c2d2b05663cb4e1542",
     "train.jsonl": "e4a9359313ba23d028807a00518364bd5ff7b2ca3abca834474c14c27d49f316",
     "val.jsonl": "a9ab24211e2375e424ed4149fd59abf0fa9bef9acc9a31bb117602dadba1a97a",
 }

@@ -30,8 +30,10 @@ def score(*args: str):
     return CliRunner().invoke(cli, ["score", *args])
 
 
-def test_scores_a_run_prints_a_table_and_writes_metrics(pool_dir: Path, mul_run: Path, tmp_path: Path):  # noqa: F811
-    out = tmp_path / "metrics.json"
+def test_scores_a_run_prints_a_table_and_writes_metrics(pool_dir: Path, mul_run: Path, tmp_path: Path,  # noqa: F811
+                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)  # --out lies inside the project: here, the test's folder
+    out = Path("metrics.json")
     result = score(str(mul_run), "--data", str(pool_dir), "--setting", "mul", "--out", str(out))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -43,8 +45,9 @@ def test_scores_a_run_prints_a_table_and_writes_metrics(pool_dir: Path, mul_run:
     assert f"{metrics['settings']['mul']['mean']['map']:15.4f}".strip() == lines[-1].split()[2]
 
 
-def test_cross_lingual_target_and_pairs(pool_dir: Path, mul_run: Path, tmp_path: Path):  # noqa: F811
-    out = tmp_path / "cr.json"
+def test_cross_lingual_target_and_pairs(pool_dir: Path, mul_run: Path, tmp_path: Path, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    out = Path("cr.json")
     result = score(str(mul_run), "--data", str(pool_dir), "--setting", "cr", "--target", "zh", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert set(json.loads(out.read_text())["settings"]["cr"]["per_pair"]) == {"de-zh", "en-zh"}

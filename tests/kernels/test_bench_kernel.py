@@ -16,8 +16,10 @@ cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU 
 
 def _bench(tmp_path, *options):
     out = tmp_path / "kernel"
-    result = CliRunner().invoke(cli, ["bench-kernel", "--out", str(out), "--sizes", "16,40", "--dims", "8",
-                                      "--warmup-ms", "1", "--rep-ms", "2", *options])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)  # --out lies inside the project: here, the test's folder
+        result = CliRunner().invoke(cli, ["bench-kernel", "--out", "kernel", "--sizes", "16,40", "--dims", "8",
+                                          "--warmup-ms", "1", "--rep-ms", "2", *options])
     return result, out
 
 

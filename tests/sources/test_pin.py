@@ -173,7 +173,9 @@ def test_cli_uses_hf_endpoint_and_offline_fails_with_one_line(tmp_path, hub):
     online = _cli(["pin", str(copy), "--update"], {"HF_ENDPOINT": hub[0].url, "HF_HUB_OFFLINE": "0"})
     assert online.returncode == 0, online.stderr
     assert "pin: 12 key(s) written" in online.stdout
-    check = _cli(["check", "--params", str(copy), "--out", str(tmp_path / "ok")], {"HF_HUB_OFFLINE": "1"})
+    check = subprocess.run([sys.executable, "-m", "hybrid_repro.cli", "check", "--params", str(copy), "--dvc-file",
+                            str(REPO / "dvc.yaml"), "--out", "params.ok"], capture_output=True, text=True, cwd=tmp_path,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
     assert check.returncode == 0, check.stderr
 
 

@@ -15,8 +15,9 @@ from hybrid_repro.stages.check import CHECK_CONTENT, CHECK_OUTPUT, run_check, st
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_committed_params_and_pipeline_pass_with_a_constant_output(tmp_path):
-    out = tmp_path / "params.ok"
+def test_committed_params_and_pipeline_pass_with_a_constant_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # outputs lie inside the project: here, the test's folder
+    out = Path("params.ok")
     params = run_check(REPO / "params.yaml", REPO / "dvc.yaml", out)
     assert out.read_text(encoding="utf-8") == CHECK_CONTENT
     # The output must not change with the parameters, or every stage would re-run after any edit.
@@ -41,13 +42,14 @@ def test_foreach_stages_expand_over_the_runs():
         "train@a": ["seed", "runs.a"], "train@b": ["seed", "runs.b"], "report": ["runs"]}
 
 
-def test_a_stage_param_missing_from_the_file_is_refused(tmp_path):
+def test_a_stage_param_missing_from_the_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))
     pipeline["stages"]["train"]["do"]["params"].append("train.num_threads")  # has a code default, not in the file
     dvc_file = tmp_path / "dvc.yaml"
     dvc_file.write_text(yaml.safe_dump(pipeline), encoding="utf-8")
     with pytest.raises(HybridReproError, match="stage train@x-x-mono lists params train.num_threads, which .* does not"):
-        run_check(REPO / "params.yaml", dvc_file, tmp_path / "params.ok")
+        run_check(REPO / "params.yaml", dvc_file, Path("params.ok"))
     assert not (tmp_path / "params.ok").exists()
 
 
