@@ -193,7 +193,8 @@ def build_providers(names: tuple[str, ...], device: torch.device, symmetric: boo
             if on_gpu:
                 from hybrid_repro.kernels.infonce_function import info_nce_triton
 
-                providers.append(Provider(name, lambda q, p, l: info_nce_triton(q, p, l, SCALE, symmetric=symmetric, positives_as_negatives=True)))
+                providers.append(Provider(name, functools.partial(info_nce_triton, scale=SCALE, symmetric=symmetric,
+                                                                  positives_as_negatives=True)))
             else:
                 providers.append(Provider(name, None, "no CUDA: checked through the interpreter only"))
         elif name in ("torch-bf16", "torch-compile-bf16"):

@@ -10,6 +10,7 @@ and an interrupted replacement is completed or rolled back when the next writer 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from hybrid_repro.errors import HybridReproError
 
@@ -167,8 +168,11 @@ def atomic_output_dir(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         (tmp / OUTPUT_MARKER).write_text(MARKER_TEXT, encoding="utf-8")
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        explained = explain_write_error(exc, final)
+        if explained is not None:
+            raise explained from exc
         raise
     complete = _move_aside(tmp, final, "new")
     previous = _move_aside(final, final, "old") if final.exists() else None
@@ -192,10 +196,37 @@ def atomic_output_file(path: str | os.PathLike, mode: str = "w") -> Iterator[Any
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        explained = explain_write_error(exc, final)
+        if explained is not None:
+            raise explained from exc
         raise
     os.replace(tmp, final)
+
+
+# Write failures the user fixes on the machine, not in the package: a full disk or quota, a file too large for the
+# file system, a read-only one, a name too long for it. torch.save and safetensors report a full disk in their own
+# exception types, recognised by the OS's wording.
+_WRITE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted",
+                 errno.EFBIG: "the file is too large for the file system", errno.EROFS: "the file system is read-only",
+                 errno.ENAMETOOLONG: "a file name is too long for the file system"}
+_FULL_DISK_WORDING = ("No space left on device", "StorageFull", "Disk quota exceeded")
+
+
+def explain_write_error(exc: BaseException, target: Path) -> Optional[HybridReproError]:
+    """The one-line error for a failure to write ``target`` that the machine causes; None for any other."""
+    if isinstance(exc, HybridReproError):
+        return None
+    reason = _WRITE_ERRNOS.get(getattr(exc, "errno", None)) if isinstance(exc, OSError) else None
+    if reason is None and any(wording in str(exc) for wording in _FULL_DISK_WORDING):
+        reason = _WRITE_ERRNOS[errno.ENOSPC]
+    if reason is None:
+        return None
+    advice = ("choose a shorter output path" if reason.startswith("a file name") else
+              "free space there (or point the output elsewhere) and run the stage again")
+    return HybridReproError(f"cannot write {target}: {reason}; {advice}. Nothing was replaced: the previous "
+                            "output, if any, is intact")
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -243,6 +274,9 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise HybridReproError(f"{path} is not valid JSON (truncated or corrupt?): {exc}") from exc
+    except RecursionError as exc:
+        raise HybridReproError(f"{path} nests too deeply to be one of the package's files (corrupt or hostile?); "
+                               "rerun the stage that wrote it") from exc
 
 
 def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:

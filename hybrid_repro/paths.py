@@ -24,6 +24,8 @@ PROJECT_INPUTS = (".git", ".dvc", ".ci", "hybrid_repro", "kernels", "tests", "pr
                   "Makefile", "pyproject.toml", "requirements.txt", ".gitignore", ".dvcignore")
 """Paths no stage of the main pipeline writes: version control, code, parameters, documentation, the project's
 top-level files and the fetched LAReQA files (``data/lareqa``, written only by ``pipelines/lareqa``)."""
+# The longest file name, in bytes, that common file systems (ext4, xfs, btrfs, tmpfs, APFS) allow.
+NAME_MAX = 255
 # Names read from data files or manifests that become path components (datasets, languages): never '..', '/', '.'.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
@@ -36,6 +38,10 @@ def check_output_path(path: Path) -> Path:
         raise ValueError(f"{str(path)!r} contains '..'; outputs must stay inside the project")
     if not path.parts:
         raise ValueError(f"{str(path)!r} names the project root itself; give a subdirectory, e.g. 'results'")
+    long = [part for part in path.parts if len(part.encode()) > NAME_MAX]
+    if long:
+        raise ValueError(f"{str(path)!r} has a component of {len(long[0].encode())} bytes, longer than the "
+                         f"{NAME_MAX} a file system allows; shorten it")
     root = Path.cwd().resolve()
     resolved = (root / path).resolve()
     if not resolved.is_relative_to(root) or resolved == root:

@@ -1,13 +1,17 @@
 """Atomic outputs: a failure leaves nothing that looks like a valid output."""
 
+import errno
 import itertools
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from hybrid_repro.cli import cli
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import (MARKER_TEXT, OUTPUT_MARKER, atomic_output_dir, atomic_output_file, prepare_output_dir,
                              read_json, sha256_file, write_json)
@@ -271,3 +275,64 @@ def test_leftovers_and_bytecode_are_ignored_by_git_and_dvc(tmp_path, monkeypatch
         assert Repo(".").status() == {}, f"{leftover.name} changed the hash of the report stage's dependency"
         ignored = subprocess.run(["git", "check-ignore", "-q", f"results/{leftover.name}"])
         assert ignored.returncode == 0, f"git would see {leftover.name}"
+
+
+@pytest.mark.parametrize("failure, reason", [
+    (OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), "the disk quota is exhausted"),
+    # torch.save and safetensors report a full disk in their own exception types
+    (RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos; No space left on device"),
+     "the disk is full"),
+    (OSError(errno.ENAMETOOLONG, "File name too long"), "a file name is too long for the file system"),
+])
+def test_a_write_the_machine_refuses_is_one_line_and_keeps_the_previous_output(tmp_path, failure, reason):
+    target = tmp_path / "out"
+    with atomic_output_dir(target) as tmp:
+        (tmp / "kept.txt").write_text("previous")
+    with pytest.raises(HybridReproError, match=rf"cannot write {re.escape(str(target))}: {reason}"):
+        with atomic_output_dir(target) as tmp:
+            (tmp / "partial.txt").write_text("half")
+            raise failure
+    assert (target / "kept.txt").read_text() == "previous" and not (target / "partial.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no leftover beside it
+    file_target = tmp_path / "metrics.json"
+    with pytest.raises(HybridReproError, match=rf"cannot write {re.escape(str(file_target))}: {reason}"):
+        with atomic_output_file(file_target) as handle:
+            handle.write("{")
+            raise failure
+    assert not file_target.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_other_failures_inside_a_write_pass_through_unchanged(tmp_path):
+    with pytest.raises(KeyError):
+        with atomic_output_dir(tmp_path / "out"):
+            raise KeyError("a bug, not the machine")
+    with pytest.raises(OSError, match="Permission denied"):
+        with atomic_output_file(tmp_path / "f.json"):
+            raise OSError(errno.EACCES, "Permission denied")
+
+
+def test_a_full_disk_in_a_stage_is_one_line_with_exit_status_2(tmp_path, monkeypatch):
+    """The check stage through the CLI, its write failing as on a full disk (faked at the file object)."""
+    monkeypatch.chdir(tmp_path)
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("hybrid_repro.io.os.fdopen", lambda *args, **kwargs: FullDisk(real_fdopen(*args, **kwargs)))
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    result = CliRunner().invoke(cli, ["check", "--dvc-file", str(REPO / "dvc.yaml"), "--out", "ok/params.ok"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "error: cannot write ok/params.ok: the disk is full; free space there" in result.output
+    assert not list((tmp_path / "ok").iterdir())

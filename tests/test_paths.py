@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from hybrid_repro.cli import cli
 from hybrid_repro.config import Params, load_params, params_from_dict
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.paths import safe_name
+from hybrid_repro.paths import guard_output, safe_name
 from hybrid_repro.stages.translate_pair import receipt_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,3 +150,10 @@ def test_names_read_from_files_never_become_paths(name):
     with pytest.raises(HybridReproError, match="is not a name"):
         receipt_path(name, "de") if isinstance(name, str) else safe_name(name, "x")
     assert safe_name("natural-questions", "dataset") == "natural-questions"
+
+
+def test_an_output_path_with_a_component_too_long_for_the_file_system_is_refused(project):
+    with pytest.raises(HybridReproError, match=r"has a component of 300 bytes, longer than the 255"):
+        load_with("evaluate", "out_dir", "results/" + "r" * 300)
+    with pytest.raises(HybridReproError, match=r"check --out: .* has a component of 300 bytes"):
+        guard_output(Path(".check/" + "k" * 300), "check --out")

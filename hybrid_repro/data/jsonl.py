@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_file, decode_text
+
+
+LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def jsonl_line(record: Mapping[str, Any]) -> str:
@@ -58,6 +62,17 @@ def parse_line(raw: bytes, path: str | os.PathLike, number: int) -> dict[str, An
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise HybridReproError(f"{path} line {number} is not valid JSON (truncated or corrupt?): {exc}") from exc
+    except RecursionError as exc:
+        raise HybridReproError(f"{path} line {number} nests too deeply to be a record (corrupt or hostile?); "
+                               "rerun the stage that wrote it") from exc
     if not isinstance(record, dict):
         raise HybridReproError(f"{path} line {number} is not a JSON object")
+    if LONE_SURROGATE_ESCAPE.search(line):
+        # JSON may escape half of a UTF-16 pair alone ("\\ud800"), which no UTF-8 text can hold: refused here rather
+        # than when a later stage writes the text out.
+        try:
+            jsonl_line(record).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise HybridReproError(f"{path} line {number} holds an unpaired surrogate escape (\\ud800-\\udfff), "
+                                   "not text; fix or drop that line, or rerun the stage that wrote it") from exc
     return record

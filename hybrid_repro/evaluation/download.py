@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from hybrid_repro.errors import HybridReproError
-from hybrid_repro.io import atomic_output_dir, sha256_file
+from hybrid_repro.io import atomic_output_dir, explain_write_error, sha256_file
 
 MIRROR_ENV = "HYBRID_REPRO_DATA_MIRROR"
 DOWNLOAD_TIMEOUT_S = 60
@@ -124,6 +124,9 @@ def copy_hashing(source: BinaryIO, target: Path, digest: Any = None) -> str:
 
 def _fetch_from_mirror(mirror: Path, folder: str, file_name: str, target: Path) -> tuple[str, str]:
     source = mirror / folder / file_name
+    if source.exists() and not source.is_file():
+        # A device (/dev/zero) or a fifo never ends: copying it would fill the disk.
+        raise HybridReproError(f"{source} in the mirror is not a regular file: replace it with the pinned file")
     try:
         with source.open("rb") as handle:
             return copy_hashing(handle, target), str(source)
@@ -133,6 +136,9 @@ def _fetch_from_mirror(mirror: Path, folder: str, file_name: str, target: Path) 
             f"(layout <mirror>/{folder}/<file>) or unset {MIRROR_ENV} to download"
         ) from exc
     except OSError as exc:
+        explained = explain_write_error(exc, target)  # a full disk while copying is not the mirror's fault
+        if explained is not None:
+            raise explained from exc
         raise HybridReproError(f"cannot read {source} from the mirror: {exc.strerror}") from exc
 
 

@@ -183,11 +183,18 @@ class EmbeddingCache:
         header = json.loads(header_path.read_text(encoding="utf-8"))
         if header["key"] != self.key(fields):
             raise ValueError("its key differs from the one its file name stands for")
+        # Checked before any read: a link to a device (/dev/zero) would never end, a huge file would fill memory.
+        if array_path.is_symlink() or not array_path.is_file():
+            raise ValueError("the array file is not a regular file")
+        if array_path.stat().st_size > 4 * int(np.prod(header["shape"])) + NPY_HEADER_ROOM:
+            raise ValueError(f"the array file holds {array_path.stat().st_size} bytes, more than its header's shape")
         if sha256_file(array_path) != header["sha256"]:
             raise ValueError("the array file does not match the sha256 in its header")
         array = np.load(array_path, allow_pickle=False)
         if list(array.shape) != header["shape"] or array.dtype != np.float32:
             raise ValueError(f"array has shape {array.shape} and dtype {array.dtype}, header says {header['shape']}")
+        if not np.isfinite(array).all():
+            raise ValueError("the array holds NaN or infinite values")  # recomputed, so a re-run is not stuck on it
         return array
 
     def store(self, fields: Mapping[str, Any], array: np.ndarray) -> None:
@@ -206,6 +213,10 @@ class EmbeddingCache:
                 "sha256": sha256_file(array_path),
             },
         )
+
+
+# Bytes an .npy file holds beyond its float32 values: its header, at most a few hundred bytes in practice.
+NPY_HEADER_ROOM = 1 << 16
 
 
 def _cached(cache: EmbeddingCache | None, fields: Mapping[str, Any], compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:

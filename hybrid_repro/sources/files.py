@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import stat
 import zipfile
 from pathlib import Path
 from typing import Iterator, Optional
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from hybrid_repro.errors import HybridReproError
 from hybrid_repro.sources.specs import MMARCO_LANGUAGES, RawPair
 
 # Per-relation training files inside the EntityQuestions archive, e.g. dataset/train/P17.train.json.
@@ -28,16 +30,46 @@ def read_entityquestions(archive: Path, limit: Optional[int] = None) -> Iterator
     """
     count = 0
     with zipfile.ZipFile(archive) as bundle:
-        members = sorted(name for name in bundle.namelist() if _ENTITY_TRAIN.fullmatch(name))
+        members = _checked_members(archive, bundle)
         for member in members:
             relation = _ENTITY_TRAIN.fullmatch(member).group(1)  # type: ignore[union-attr]
-            for index, record in enumerate(json.loads(bundle.read(member).decode("utf-8"))):
+            try:
+                records = json.loads(bundle.read(member).decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+                raise HybridReproError(f"source 'entityquestions': {archive}: member {member} is not a JSON file "
+                                       f"({exc.__class__.__name__}); the archive is corrupt: delete it from "
+                                       "sources.cache_dir and fetch again") from exc
+            for index, record in enumerate(records):
                 if limit is not None and count >= limit:
                     return
                 answers = record.get("answers") or []
                 if answers:
                     count += 1
                     yield RawPair(f"{relation}/{index}", " ".join(record["question"].split()), str(answers[0]))
+
+
+# The release's training files are a few MB each (about 50 MB in all): anything far larger is not the release.
+MAX_MEMBER_BYTES = 256 << 20
+MAX_ARCHIVE_BYTES = 2 << 30
+
+
+def _checked_members(archive: Path, bundle: zipfile.ZipFile) -> list[str]:
+    """The relation training files of the archive, in name order, after refusing what no release holds: a member
+    that is a symbolic link or whose name leaves the archive's folder (``..``, absolute), and uncompressed sizes
+    beyond :data:`MAX_MEMBER_BYTES` each or :data:`MAX_ARCHIVE_BYTES` in all (a zip bomb)."""
+    total = 0
+    for info in bundle.infolist():
+        name = info.filename
+        if name.startswith(("/", "\\")) or ".." in Path(name).parts or stat.S_ISLNK(info.external_attr >> 16):
+            raise HybridReproError(f"source 'entityquestions': {archive}: member {name!r} is a symbolic link or leaves "
+                                   "the archive; this is not the EntityQuestions release: delete it from "
+                                   "sources.cache_dir and fetch again")
+        total += info.file_size
+        if info.file_size > MAX_MEMBER_BYTES or total > MAX_ARCHIVE_BYTES:
+            raise HybridReproError(f"source 'entityquestions': {archive}: member {name!r} unpacks to {info.file_size} "
+                                   f"bytes ({total} so far), far beyond the release's size; delete the archive from "
+                                   "sources.cache_dir")
+    return sorted(name for name in bundle.namelist() if _ENTITY_TRAIN.fullmatch(name))
 
 
 def _tsv(path: Path) -> Iterator[list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import re
@@ -115,6 +116,26 @@ def test_mirror_from_argument_or_environment_replaces_the_network(tmp_path: Path
 def test_mirror_missing_a_language_file_names_it(tmp_path: Path, tiny_pin):
     mirror = write_mirror(tmp_path / "mirror", {k: v for k, v in FILES.items() if k != "de.json"})
     with pytest.raises(HybridReproError, match=r"lacks tiny-r/de\.json"):
+        fetch_lareqa("tiny-r", tmp_path / "out", mirror)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mirror_file_that_is_a_device_is_refused_before_it_fills_the_disk(tmp_path: Path, tiny_pin):
+    mirror = write_mirror(tmp_path / "mirror", {k: v for k, v in FILES.items() if k != "de.json"})
+    (mirror / "tiny-r" / "de.json").symlink_to("/dev/zero")
+    with pytest.raises(HybridReproError, match=r"de\.json in the mirror is not a regular file"):
+        fetch_lareqa("tiny-r", tmp_path / "out", mirror)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_while_copying_from_the_mirror_is_not_a_mirror_failure(tmp_path: Path, tiny_pin, monkeypatch):
+    mirror = write_mirror(tmp_path / "mirror", FILES)
+
+    def full(source, target, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download, "copy_hashing", full)
+    with pytest.raises(HybridReproError, match=r"cannot write .*: the disk is full; free space there"):
         fetch_lareqa("tiny-r", tmp_path / "out", mirror)
     assert not (tmp_path / "out").exists()
 

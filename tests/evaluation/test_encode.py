@@ -164,7 +164,8 @@ def test_cache_key_changes_force_recompute(dataset_dir: Path, tmp_path: Path, ch
     assert {kind for kind, _ in encoder.batches} == ({"pair"} if query_reused else {"query", "passage"})
 
 
-@pytest.mark.parametrize("damage", ["truncate_array", "flip_byte", "garbage_header", "delete_array", "wrong_key"])
+@pytest.mark.parametrize("damage", ["truncate_array", "flip_byte", "garbage_header", "delete_array", "wrong_key",
+                                    "link_to_dev_zero", "nan_values"])
 def test_corrupt_cache_entry_is_recomputed_with_a_warning(dataset_dir: Path, tmp_path: Path, caplog, damage: str):
     dataset = load_lareqa(dataset_dir)
     cache = tmp_path / "cache"
@@ -181,13 +182,23 @@ def test_corrupt_cache_entry_is_recomputed_with_a_warning(dataset_dir: Path, tmp
         header_path.write_text("{not json", encoding="utf-8")
     elif damage == "delete_array":
         array_path.unlink()
+    elif damage == "link_to_dev_zero":  # read whole it would never end
+        array_path.unlink()
+        array_path.symlink_to("/dev/zero")
+    elif damage == "nan_values":  # consistent with its header, but no embedding: recomputed, not failed on forever
+        array = np.load(array_path)
+        array[0, 0] = np.nan
+        np.save(array_path, array, allow_pickle=False)
+        header = json.loads(header_path.read_text(encoding="utf-8"))
+        header_path.write_text(json.dumps({**header, "sha256": hashlib.sha256(array_path.read_bytes()).hexdigest()}),
+                               encoding="utf-8")
     else:
         header = json.loads(header_path.read_text(encoding="utf-8"))
         header_path.write_text(json.dumps({**header, "key": "0" * 64}), encoding="utf-8")
     encoder = RecordingEncoder()
     with caplog.at_level(logging.WARNING, logger="hybrid_repro.evaluation.encode"):
         result = encode_dataset(encoder, dataset, batch_size=4, cache_dir=cache, progress=False)
-    assert "corrupt embedding cache entry" in caplog.text
+    assert "corrupt embedding cache entry" in caplog.text and header_path.name in caplog.text  # the entry is named
     assert result.cache_hits == {"query": True, "passage": False}
     np.testing.assert_array_equal(result.candidates, reference.candidates)
     # the rewritten entry is valid again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -248,3 +249,25 @@ def test_local_checkpoint_directory_loads_offline_and_a_missing_one_names_the_ba
         Encoder.build(ModelConfig(source="local", path=tmp_path / "nowhere"), None, seed=0)
     with pytest.raises(ValueError, match="path names the checkpoint directory"):
         ModelConfig(source="scratch", path=tmp_path)
+
+
+class _RunsOnUnpickle:
+    """A pickle payload that creates a file when loaded: the proof a pickle was (or was not) unpickled."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_local_checkpoint_with_only_a_pickle_is_refused_and_the_pickle_never_loaded(encoder, tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    encoder.model.save_pretrained(checkpoint)
+    encoder.tokenizer.save_pretrained(checkpoint)
+    (checkpoint / "model.safetensors").unlink()
+    marker = tmp_path / "payload-ran"
+    (checkpoint / "pytorch_model.bin").write_bytes(pickle.dumps(_RunsOnUnpickle(marker)))
+    with pytest.raises(HybridReproError, match="holds no safetensors weights .a pickled pytorch_model.bin is never"):
+        Encoder.build(model_config(source="local", path=checkpoint), None, seed=0)
+    assert not marker.exists()

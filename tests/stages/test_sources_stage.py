@@ -151,6 +151,39 @@ def test_truncated_file(tmp_path, monkeypatch):
     _fails_cleanly(params_from_dict(raw), "entityquestions", "truncated or corrupt")
 
 
+def _archive(members: dict[str, bytes], link: str | None = None) -> bytes:
+    bundle_bytes = io.BytesIO()
+    with zipfile.ZipFile(bundle_bytes, "w") as bundle:
+        for name, payload in members.items():
+            bundle.writestr(name, payload)
+        if link:  # a member whose mode says symbolic link, pointing at ``link``
+            info = zipfile.ZipInfo("dataset/train/P19.train.json")
+            info.external_attr = (0o120777 << 16)
+            bundle.writestr(info, link)
+    return bundle_bytes.getvalue()
+
+
+@pytest.mark.parametrize("payload, expected", [
+    (_archive({"dataset/train/P17.train.json": b"[{not json"}), r"member dataset/train/P17\.train\.json is not a JSON"),
+    (_archive({"../../evil/train/P17.train.json": b"[]"}), r"member '\.\./\.\./evil.*leaves the archive"),
+    (_archive({"dataset/train/P17.train.json": b"[]"}, link="/etc/passwd"), "is a symbolic link"),
+])
+def test_a_hostile_or_corrupt_archive_is_refused_with_one_line(tmp_path, monkeypatch, payload, expected):
+    serve_archive(monkeypatch, payload)
+    raw = paper_params(tmp_path).model_dump(mode="json")
+    raw["sources"]["datasets"]["entityquestions"]["sha256"] = hashlib.sha256(payload).hexdigest()
+    _fails_cleanly(params_from_dict(raw), "entityquestions", expected)
+
+
+def test_an_archive_that_unpacks_far_beyond_the_release_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("hybrid_repro.sources.files.MAX_MEMBER_BYTES", 1000)  # a zip bomb, scaled down
+    payload = _archive({"dataset/train/P17.train.json": b"[" + b" " * 5000 + b"]"})
+    serve_archive(monkeypatch, payload)
+    raw = paper_params(tmp_path).model_dump(mode="json")
+    raw["sources"]["datasets"]["entityquestions"]["sha256"] = hashlib.sha256(payload).hexdigest()
+    _fails_cleanly(params_from_dict(raw), "entityquestions", "unpacks to 5002 bytes")
+
+
 def test_truncated_parquet_in_the_hub_cache(tmp_path, monkeypatch):
     def load(*args):
         raise pa.ArrowInvalid("Parquet magic bytes not found in footer. Either the file is corrupted or this is not")

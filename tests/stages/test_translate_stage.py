@@ -201,6 +201,10 @@ def _empty(path: Path) -> None:
     path.write_text("")
 
 
+def _append_line(path: Path, line: str) -> None:
+    path.write_text(path.read_text() + line + "\n")
+
+
 def _set_eval_dataset(source: Path, name: str) -> None:
     document = json.loads((source / "eval.json").read_text())
     (source / "eval.json").write_text(json.dumps({**document, "dataset": name}))
@@ -228,12 +232,17 @@ def _unlist(source: Path, name: str) -> None:
         (lambda source: _replace_first_byte(source / "eval.json", b"\x00"), True, "eval.json contains a NUL byte"),
         # Only a paper corpus goes without an evaluation set; any other would silently translate none.
         (lambda source: _unlist(source, "eval.json"), False, "lists no eval.json, which a 'synthetic' corpus needs"),
+        # A lone surrogate escape decodes to no text; a line nested 200,000 deep would exhaust the parser's stack.
+        (lambda source: _append_line(source / "train.jsonl", '{"q": "\\ud800"}'), True, "unpaired surrogate escape"),
+        (lambda source: _append_line(source / "train.jsonl", "[" * 200_000 + "]" * 200_000), True,
+         "nests too deeply"),
         # The evaluation set's name is a folder of the output: a path there must never be written through.
         (lambda source: _set_eval_dataset(source, "../.."), True, r"eval\.json: dataset '\.\./\.\.' is not a name"),
         (lambda source: _set_eval_dataset(source, "/tmp/elsewhere"), True, "is not a name"),
     ],
     ids=["missing-dir", "checksum", "truncated-jsonl", "truncated-json", "corrupt-manifest", "missing-file", "empty",
-         "invalid-utf8", "nul-byte", "unlisted-eval", "eval-dataset-dotdot", "eval-dataset-absolute"],
+         "invalid-utf8", "nul-byte", "unlisted-eval", "lone-surrogate", "deep-nesting", "eval-dataset-dotdot",
+         "eval-dataset-absolute"],
 )
 def test_missing_or_corrupt_source_is_rejected(workspace, breakage, fix_checksum, expected):
     before = tree_digest(workspace.translate.out_dir)
