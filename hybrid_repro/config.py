@@ -323,11 +323,14 @@ class TrainConfig(Section):
 
     # Below 1e-7 AdamW moves no weight measurably in a run's length: the run would look fine and learn nothing.
     lr: float = Field(5e-4, ge=1e-7, le=1.0)
-    weight_decay: float = Field(0.01, ge=0)
+    # AdamW's decay is decoupled (lr * weight_decay of every weight per step): far above 1 it shrinks the weights
+    # toward 0 faster than the loss moves them.
+    weight_decay: float = Field(0.01, ge=0, le=1.0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     epochs: int = Field(1, ge=1)
     max_steps: Optional[int] = Field(None, ge=1, le=MAX_TRAIN_STEPS)
-    grad_clip: Optional[float] = Field(1.0, gt=0)
+    # A clip far below the gradient's norm leaves AdamW's updates at m / eps (eps 1e-8): nothing would move.
+    grad_clip: Optional[float] = Field(1.0, ge=1e-3)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     gradient_checkpointing: bool = False
     eval_every: int = Field(50, ge=1)

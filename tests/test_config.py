@@ -156,6 +156,8 @@ def _set(raw: dict, dotted: str, value) -> dict:
         ("loss.temperature", 1e-9, "loss.temperature: Input should be greater than or equal to 0.001"),
         ("train.lr", 1e-12, "train.lr: Input should be greater than or equal to 0.0000001"),
         ("train.lr", 10.0, "train.lr: Input should be less than or equal to 1"),
+        ("train.grad_clip", 1e-30, "train.grad_clip: Input should be greater than or equal to 0.001"),
+        ("train.weight_decay", 1e3, "train.weight_decay: Input should be less than or equal to 1"),
     ],
 )
 def test_values_refused_on_load(raw, key, value, expected):
