@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import zlib
 from dataclasses import dataclass
@@ -74,7 +75,12 @@ class RemoteFile:
 
     @property
     def url(self) -> str:
-        return f"{HUB}/datasets/{self.repo}/resolve/{self.revision}/{self.path}"
+        return f"{hub_url()}/datasets/{self.repo}/resolve/{self.revision}/{self.path}"
+
+
+def hub_url() -> str:
+    """The hub's address: ``HF_ENDPOINT`` when set (a mirror server, as for huggingface_hub), else the hub's own."""
+    return os.environ.get("HF_ENDPOINT", HUB).rstrip("/")
 
 
 def check_commit(revision: object, what: str) -> str:
@@ -98,7 +104,8 @@ class HubReader:
         """Copy ``url``'s content into ``target``; return (hex digest, where it came from)."""
         if self.mirror is None:
             return fetch_url(url, target, digest)
-        source = self.mirror / url.removeprefix("https://")
+        # The mirror is laid out by the hub's own URL paths, whichever address the URL was built with.
+        source = self.mirror / HUB.removeprefix("https://") / url.removeprefix(hub_url()).lstrip("/")
         try:
             with source.open("rb") as handle:
                 return copy_hashing(handle, target, digest), str(source)
@@ -110,7 +117,7 @@ class HubReader:
 
     def list_folder(self, repo: str, revision: str, folder: str, scratch: Path) -> list[RemoteFile]:
         """Files directly in ``folder`` of dataset ``repo`` at ``revision`` (sub-folders left out)."""
-        url = f"{HUB}/api/datasets/{repo}/tree/{revision}/{folder}"
+        url = f"{hub_url()}/api/datasets/{repo}/tree/{revision}/{folder}"
         listing_path = scratch / ".listing.json"
         self.copy(url, listing_path)
         try:
