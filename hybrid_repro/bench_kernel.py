@@ -60,7 +60,6 @@ from hybrid_repro.kernels.infonce_reference import info_nce_reference
 
 PROVIDERS = ("triton", "torch-bf16", "torch-compile-bf16", "torch-fp32", "torch-compile-fp32", "torch-chunked-fp32",
              "inf-cl", "memeff")
-BF16_ONLY = ("torch-bf16", "torch-compile-bf16")
 MODES = ("fwd", "fwd+bwd")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 SCALE = 20.0
