@@ -580,10 +580,16 @@ def load_params(path: str | Path = DEFAULT_PARAMS, model: type[SectionT] = Param
 
     A pipeline's params are also checked against the outputs the project's other pipelines declare: an output
     path may not replace another pipeline's results (their ownership marker would not stop it)."""
-    params = params_from_dict(read_params_mapping(path), str(path), model)
+    return checked_params(read_params_mapping(path), Path(path), model)
+
+
+def checked_params(raw: Any, path: Path, model: type[SectionT] = Params) -> SectionT:
+    """``raw`` (the mapping read from the params file ``path``) validated as ``model``, its outputs checked against
+    the other pipelines' (:func:`~hybrid_repro.paths.check_foreign_outputs`)."""
+    params = params_from_dict(raw, str(path), model)
     outputs = params.output_paths() if isinstance(params, Params) else output_fields(params)
     try:
-        check_foreign_outputs(outputs, Path(path))
+        check_foreign_outputs(outputs, path)
     except ValueError as exc:
         raise HybridReproError(f"{path}: {exc}") from exc
     return params

@@ -279,10 +279,16 @@ def read_json(path: str | os.PathLike) -> Any:
                                "rerun the stage that wrote it") from exc
 
 
-def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
+def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20, digest: Any = None) -> str:
+    """Hex digest of a file's bytes: sha256, or ``digest`` (a hashlib object, e.g. :func:`git_blob_digest`)."""
+    digest = hashlib.sha256() if digest is None else digest
     with Path(path).open("rb") as handle:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def git_blob_digest(size: int) -> Any:
+    """A sha1 primed with git's blob header: fed the ``size`` bytes of a file, it gives the file's git object id,
+    the hub's checksum of files not stored in LFS."""
+    return hashlib.sha1(f"blob {size}\0".encode())

@@ -37,7 +37,7 @@ from typing import Any, Iterator, Mapping
 
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.download import MIRROR_ENV, copy_hashing, fetch_url, resolve_mirror
-from hybrid_repro.io import atomic_output_dir, read_json, read_text, write_json
+from hybrid_repro.io import atomic_output_dir, git_blob_digest, read_json, read_text, write_json
 
 HUB = "https://huggingface.co"
 TOPICS_REPO = "miracl/miracl"
@@ -135,7 +135,7 @@ class HubReader:
 
 def download_verified(reader: HubReader, remote: RemoteFile, target: Path) -> None:
     """Copy ``remote`` into ``target`` and check its size and checksum against the tree listing."""
-    digest = hashlib.sha256() if remote.sha256 else hashlib.sha1(f"blob {remote.size}\0".encode())
+    digest = hashlib.sha256() if remote.sha256 else git_blob_digest(remote.size)
     actual, source = reader.copy(remote.url, target, digest)
     size = target.stat().st_size
     if size != remote.size:

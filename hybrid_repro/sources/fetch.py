@@ -129,6 +129,12 @@ def explain_fetch_error(source: str, repo: str, revision_key: str, exc: BaseExce
     if isinstance(exc, (ValueError, KeyError)) and "split" in str(exc).lower():
         return HybridReproError(f"{where}: the split is missing at this revision ({exc}); check {revision_key} "
                                 "against the dataset card, whose splits docs/data.md lists")
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int) and status >= 500:
+        # The hub failing, or a hub-compatible server answering an unknown commit with a server error, not a 404.
+        return HybridReproError(f"{where}: the hub failed to answer (HTTP {status}): if "
+                                f"{page or hub_page(repo)}/commits/main does not list the commit in {revision_key}, "
+                                "the pin is wrong (run `hybrid-repro pin --update`), else try again later")
     return None
 
 

@@ -19,7 +19,6 @@ stays ``null``.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import io
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any, Callable, Optional
 from hybrid_repro.data.mt_families import translation_model_name
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.evaluation.miracl_data import CORPUS_REPO, TOPICS_REPO
-from hybrid_repro.io import atomic_output_file, read_json, sha256_file, write_json
+from hybrid_repro.io import atomic_output_file, git_blob_digest, read_json, sha256_file, write_json
 from hybrid_repro.sources.fetch import MODEL_FILE_PATTERNS, explain_fetch_error, hub_page
 from hybrid_repro.sources.specs import SPECS
 
@@ -94,7 +93,7 @@ TRANSIENT = {"ReadError", "RemoteProtocolError", "ConnectionResetError", "ReadTi
 ATTEMPTS = 3
 
 
-def _hub_call(pin: Pin, call: Callable[[], Any], revision: Optional[str] = None) -> Any:
+def _hub_call(pin: Pin, call: Callable[[], Any]) -> Any:
     """``call()`` with the hub's failures turned into one line naming the key and what to do."""
     what = f"pin {pin.name} ({pin.repo})"
     try:
@@ -109,16 +108,9 @@ def _hub_call(pin: Pin, call: Callable[[], Any], revision: Optional[str] = None)
         raise
     except Exception as exc:  # noqa: BLE001 - re-raised unchanged unless it is a known hub failure
         explained = explain_fetch_error(pin.repo, pin.repo, pin.name, exc, pin.page, what=what)
-        if explained is not None:
-            raise explained from exc
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status is not None and status >= 500:
-            # Some hub-compatible servers answer an unknown commit with a server error rather than a 404.
-            raise HybridReproError(f"{what}: the hub failed to answer (HTTP {status}) for "
-                                   f"{revision or 'the repository'}: if {pin.page}/commits/{MAIN} does not list that "
-                                   "commit the pin is wrong (run `hybrid-repro pin --update`), else try again "
-                                   "later") from exc
-        raise
+        if explained is None:
+            raise
+        raise explained from exc
 
 
 def resolve_commit(api, pin: Pin) -> str:
@@ -138,7 +130,7 @@ def describe_commit(api, pin: Pin, commit: str) -> dict[str, Any]:
 
     Raises when the commit is not one of the repository's (a branch name or a short hash included).
     """
-    info = _hub_call(pin, lambda: api.repo_info(pin.repo, repo_type=pin.repo_type, revision=commit), commit)
+    info = _hub_call(pin, lambda: api.repo_info(pin.repo, repo_type=pin.repo_type, revision=commit))
     if info.sha != commit:
         raise HybridReproError(f"pin {pin.name} ({pin.repo}): {commit!r} resolves to commit {info.sha}; pin the "
                                f"full commit hash ({pin.page}/commits/{MAIN})")
@@ -240,7 +232,8 @@ def run_pin(params_path: Path, verify: bool = False, update: bool = False, api=N
     try:
         data = _round_trip_yaml().load(text)
     except YAMLError as exc:
-        raise HybridReproError(f"pin: {params_path} is not valid YAML ({exc.__class__.__name__}); fix it first") from exc
+        raise HybridReproError(f"pin: {params_path} is not valid YAML ({exc.__class__.__name__}); "
+                               "fix it first") from exc
     if not isinstance(data, dict) or not pins_of(data):
         raise HybridReproError(f"pin: {params_path} holds no hub pin (translate.model_revision, model.revision, "
                                "sources.datasets.*.revision or miracl.*_revision)")
@@ -261,15 +254,6 @@ def run_pin(params_path: Path, verify: bool = False, update: bool = False, api=N
     return report
 
 
-def git_blob_id(path: Path) -> str:
-    """The id git gives a file's content (sha1 of ``blob <size>\\0`` and the bytes): the hub's hash of non-LFS files."""
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_against_lock(lock: Path, key: str, commit: str, files: dict[str, Path]) -> None:
     """Raise unless every file of ``files`` (repository path -> local file) has the size and hash ``lock`` records
     for pin ``key`` at ``commit``, and every file the lock records for it is there."""
@@ -288,7 +272,7 @@ def check_against_lock(lock: Path, key: str, commit: str, files: dict[str, Path]
             continue  # not a file the lock covers (a folder's content, or a file the pin filtered out)
         got_size = local.stat().st_size
         expected_hash, got_hash = ((record["lfs_sha256"], sha256_file(local)) if "lfs_sha256" in record
-                                   else (record["git_blob_id"], git_blob_id(local)))
+                                   else (record["git_blob_id"], sha256_file(local, digest=git_blob_digest(got_size))))
         if got_size != record["size"] or got_hash != expected_hash:
             raise HybridReproError(f"{key}: {path} ({got_size} bytes, {got_hash[:12]}) does not match the pin lock "
                                    f"{lock} ({record['size']} bytes, {expected_hash[:12]}): the download is corrupt "

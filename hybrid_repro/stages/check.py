@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hybrid_repro.config import Params, load_params, read_params_mapping
+from hybrid_repro.config import Params, checked_params, read_params_mapping
 from hybrid_repro.errors import HybridReproError
 from hybrid_repro.io import atomic_output_file
 from hybrid_repro.paths import guard_output
@@ -60,7 +60,7 @@ def run_check(params_path: Path, dvc_file: Path, out: Path = CHECK_OUTPUT) -> Pa
     """Validate ``params_path`` and that every params key ``dvc_file`` names exists in it; write ``out``."""
     guard_output(out, "check --out")
     raw = read_params_mapping(params_path)
-    params = load_params(params_path)
+    params = checked_params(raw, params_path)
     dvc = read_params_mapping(dvc_file)
     if not isinstance(dvc, dict) or not isinstance(dvc.get("stages"), dict):
         raise HybridReproError(f"{dvc_file} has no `stages` mapping")
